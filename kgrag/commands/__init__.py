@@ -1,0 +1,1 @@
+"""CLI command groups; kgrag/cli.py registers each."""

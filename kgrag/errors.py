@@ -1,0 +1,29 @@
+"""The package's own exceptions, so a user sees what was wrong in our words."""
+
+
+class KgragError(Exception):
+    """Base class of every error raised by kgrag, quco, graph_loaders and eval."""
+
+
+class SettingsError(KgragError):
+    """A setting is invalid; the message names the setting (its environment variable)."""
+
+
+class QuestionError(KgragError, ValueError):
+    """A question is empty, too long or not text."""
+
+
+class GraphStoreError(KgragError):
+    """The graph store cannot be reached, or a query or load failed."""
+
+
+class SourceFileError(KgragError):
+    """A public source file is missing or unreadable; the message names the file and the setting."""
+
+
+class IndexMismatchError(KgragError):
+    """An index was built with another model or corpus than the one in use."""
+
+
+class BackendUnavailableError(KgragError):
+    """An optional backend (vLLM, faiss-gpu, ...) is not installed or cannot start."""

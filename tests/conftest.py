@@ -1,0 +1,42 @@
+"""Shared fixtures. Integration tests read the public data from KGRAG_SOURCES_DIR or ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _shared_data() -> Path | None:
+    env = os.environ.get("KGRAG_SOURCES_DIR")
+    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real public data; tests that need it are skipped where it is absent."""
+    path = _shared_data()
+    if path is None:
+        pytest.skip("public data not found (set KGRAG_SOURCES_DIR or place shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture()
+def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Settings with an isolated home directory and no KGRAG_* variables leaking in from the shell."""
+    for key in list(os.environ):
+        if key.startswith("KGRAG_"):
+            monkeypatch.delenv(key)
+    from kgrag.settings import load_settings
+
+    return load_settings(home=tmp_path / "home")
