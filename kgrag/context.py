@@ -1,0 +1,70 @@
+"""Graph context: the linked nodes' one-hop neighbourhood as KG-RAG sentences with provenance.
+
+For a whole batch: ONE ``neighbourhood`` query for every linked node of every question, and ONE
+``edges_between`` query joining every question's entities to its options' nodes. Each candidate
+keeps its edge key, sources and evidence properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from kgrag.graph.base import GraphStore
+from kgrag.graph.schema import EdgeView, edge_sentence
+from kgrag.settings import Settings
+from kgrag.types import Evidence, LinkedEntity
+
+
+class Candidate(BaseModel):
+    """Evidence before pruning, and the group it is pruned in (a linked entity's id, 'options' or 'text')."""
+
+    evidence: Evidence
+    group: str
+
+
+def edge_evidence(edge: EdgeView, option: str | None = None) -> Evidence:
+    return Evidence(kind="kg", text=edge_sentence(edge), score=0.0, id=edge.key, sources=list(edge.sources),
+                    properties=dict(edge.properties), option=option)
+
+
+def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], options: Sequence[dict[str, list[str]]],
+              settings: Settings) -> list[list[Candidate]]:
+    """Candidates per question: option-joining edges first (group 'options'), then each entity's neighbourhood.
+
+    ``options[i]`` maps an option string of question i to the node ids it links to.
+    """
+    seeds = sorted({e.node_id for ents in entities for e in ents})
+    edges = store.neighbourhood(seeds, settings.edge_types, settings.neighbourhood_limit) if seeds else []
+    by_node: dict[str, list[EdgeView]] = {}
+    for edge in edges:
+        by_node.setdefault(edge.source.id, []).append(edge)
+        if edge.target.id != edge.source.id:
+            by_node.setdefault(edge.target.id, []).append(edge)
+
+    option_ids = sorted({nid for opts in options for ids in opts.values() for nid in ids})
+    joining = store.edges_between(seeds, option_ids) if seeds and option_ids and settings.option_edges_first else []
+    joining_by_pair: dict[tuple[str, str], list[EdgeView]] = {}
+    for edge in joining:
+        joining_by_pair.setdefault((edge.source.id, edge.target.id), []).append(edge)
+        joining_by_pair.setdefault((edge.target.id, edge.source.id), []).append(edge)
+
+    out: list[list[Candidate]] = []
+    for ents, opts in zip(entities, options):
+        candidates: list[Candidate] = []
+        seen: set[str] = set()
+        for option, nodes in opts.items():
+            for entity in ents:
+                for node in nodes:
+                    for edge in joining_by_pair.get((entity.node_id, node), []):
+                        if edge.key not in seen:
+                            seen.add(edge.key)
+                            candidates.append(Candidate(evidence=edge_evidence(edge, option), group="options"))
+        for entity in ents:
+            for edge in by_node.get(entity.node_id, []):
+                if edge.key not in seen:
+                    seen.add(edge.key)
+                    candidates.append(Candidate(evidence=edge_evidence(edge), group=entity.node_id))
+        out.append(candidates)
+    return out

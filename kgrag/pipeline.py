@@ -1,0 +1,278 @@
+"""The pipeline: link -> gate (stage 1) -> retrieve -> prune -> generate (gate stage 2) -> Answer.
+
+``Pipeline.answer_batch`` is the real path; ``answer`` is a batch of one. Each stage runs once per
+batch: one linking pass, one graph round-trip (plus one for option edges), one text search call,
+one embedding call for all candidate sentences, one LLM call per generation step.
+
+Example::
+
+    from kgrag import answer
+    result = answer("Which genes are associated with psoriasis?")
+    result.text, [e.sources for e in result.evidence]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from kgrag.context import Candidate, gather_kg
+from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
+from kgrag.errors import QuestionError
+from kgrag.generators import Generator, open_generator
+from kgrag.graph.base import GraphStore
+from kgrag.linking import EntityLinker
+from kgrag.prompts import build_prompt, render_context
+from kgrag.pruning import prune
+from kgrag.settings import Settings, load_settings
+from kgrag.text import normalise
+from kgrag.types import TASK_OPTIONS, Answer, Evidence, GateDecision, LinkedEntity, Question, Usage
+
+SENTENCE_STOPS = [". ", ".\n", "? ", "! "]
+
+
+class _Timer:
+    """Per-stage wall time in ms, shared by every question of a batch (divided evenly)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def validate_question(q: Question | str, settings: Settings, *, options: list[str] | None = None,
+                      task: str | None = None) -> Question:
+    """Turn user input into a Question; empty, over-long or non-text input raises QuestionError."""
+    if isinstance(q, Question):
+        question = q
+    elif isinstance(q, str):
+        question = Question(text=q, options=options, **({"task": task} if task else {}))
+    else:
+        raise QuestionError(f"a question must be text, got {type(q).__name__}")
+    text = question.text.strip() if isinstance(question.text, str) else ""
+    if not text:
+        raise QuestionError("the question is empty")
+    if len(text) > settings.max_question_chars:
+        raise QuestionError(f"the question has {len(text)} characters; the limit is {settings.max_question_chars} "
+                            "(KGRAG_MAX_QUESTION_CHARS)")
+    update: dict[str, Any] = {"text": text}
+    if question.options is not None:
+        opts = [o.strip() for o in question.options if isinstance(o, str) and o.strip()]
+        if len(opts) < 2:
+            raise QuestionError(f"a question with options needs at least two non-empty options, got {question.options!r}")
+        update["options"] = opts
+        if question.task == "free":
+            update["task"] = "mcq"
+    elif question.task in TASK_OPTIONS:
+        update["options"] = list(TASK_OPTIONS[question.task])
+    elif question.task == "mcq":
+        raise QuestionError("task 'mcq' needs options")
+    return question.model_copy(update=update)
+
+
+class Pipeline:
+    """Answers questions with graph and text evidence. Build with :meth:`from_settings`.
+
+    Components are passed in, so tests and users can swap any of them::
+
+        pipe = Pipeline(settings, store=store, embedder=embedder, generator=generator)
+        pipe.answer_batch([Question(text="...", options=["A", "B"])])
+    """
+
+    def __init__(self, settings: Settings, *, store: GraphStore | None, embedder: Embedder, generator: Generator,
+                 text_index: Any | None = None, stats: Any | None = None, linker: EntityLinker | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.generator = generator
+        self.text_index = text_index
+        self.stats = stats
+        self.linker = linker or (EntityLinker.from_store(store, embedder, settings) if store is not None else None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> "Pipeline":
+        settings = settings or load_settings()
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
+                                               batch_size=settings.embedding_batch_size,
+                                               cache_dir=settings.home / "embeddings")
+        store = None
+        if settings.retrieval_mode in ("kg", "kg+text") or settings.selection_mode != "llm":
+            from kgrag.graph import open_graph_store
+
+            store = open_graph_store(settings)
+        text_index = None
+        if settings.retrieval_mode in ("text", "kg+text"):
+            from kgrag.text_index import open_text_index
+
+            text_index = open_text_index(settings, embedder)
+        stats = None
+        if settings.gate_mode == "gated":
+            from quco.stats import open_corpus_stats
+
+            stats = open_corpus_stats(settings)
+        return cls(settings, store=store, embedder=embedder, generator=open_generator(settings),
+                   text_index=text_index, stats=stats)
+
+    # -- public API ----------------------------------------------------------------------------
+    def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None) -> Answer:
+        return self.answer_batch([validate_question(question, self.settings, options=options, task=task)])[0]
+
+    def answer_batch(self, questions: Sequence[Question | str]) -> list[Answer]:
+        settings = self.settings
+        qs = [validate_question(q, settings) for q in questions]
+        if not qs:
+            return []
+        timer = _Timer()
+        traces: list[list[str]] = [[f"generator={self.generator.name}", f"graph={self._graph_name()}",
+                                    f"retrieval_mode={settings.retrieval_mode}", f"gate_mode={settings.gate_mode}"]
+                                   for _ in qs]
+        with timer.stage("linking"):
+            entities = self.linker.link([q.text for q in qs]) if self.linker else [[] for _ in qs]
+            option_nodes = self._link_options(qs)
+        gate: list[list[GateDecision]] = [[] for _ in qs]
+        with timer.stage("gate"):
+            retrieve = self._stage1(qs, entities, gate)
+        with timer.stage("graph_fetch"):
+            kg = self._kg_candidates(qs, entities, option_nodes, retrieve)
+        with timer.stage("text_search"):
+            text = self._text_candidates([q.text for q in qs], retrieve)
+        with timer.stage("pruning"):
+            candidates = [k + t for k, t in zip(kg, text)]
+            evidence, dropped = self._prune_all([q.text for q in qs], candidates)
+        for i, ents in enumerate(entities):
+            if retrieve[i] and not any(e.kind == "kg" for e in evidence[i]) and settings.retrieval_mode in ("kg", "kg+text"):
+                traces[i].append("no graph context found" + ("" if ents else " (no entity linked)"))
+        usages = [Usage(retrievals=int(r)) for r in retrieve]
+        with timer.stage("generation"):
+            texts, choices, scores = self._generate(qs, evidence, entities, usages, gate, traces)
+        context_tokens = self.generator.count_tokens([render_context(ev, q.context) for q, ev in zip(qs, evidence)])
+        per_question = {k: v / len(qs) for k, v in timer.ms.items()}
+        answers = []
+        for i, q in enumerate(qs):
+            usages[i].context_tokens = context_tokens[i]
+            answers.append(Answer(question=q.text, question_id=q.id, task=q.task, text=texts[i], choice=choices[i],
+                                  option_scores=scores[i], selection_mode=settings.selection_mode,
+                                  entities=entities[i], evidence=evidence[i], dropped_evidence=dropped[i],
+                                  gate=gate[i], usage=usages[i], timings_ms=dict(per_question), trace=traces[i],
+                                  settings=settings.public_dict()))
+        return answers
+
+    # -- stages --------------------------------------------------------------------------------
+    def _graph_name(self) -> str:
+        return getattr(self.store, "backend", "none") if self.store is not None else "none"
+
+    def _link_options(self, qs: Sequence[Question]) -> list[dict[str, list[str]]]:
+        """Option string -> node ids, for MCQ options; ONE lookup for the batch."""
+        if self.store is None:
+            return [{} for _ in qs]
+        wanted = {normalise(o) for q in qs if q.task == "mcq" for o in q.options or []}
+        found = self.store.find_by_name(sorted(wanted)) if wanted else {}
+        return [{o: [n.id for n in found.get(normalise(o), [])] for o in (q.options or [])} if q.task == "mcq" else {}
+                for q in qs]
+
+    def _stage1(self, qs: Sequence[Question], entities: list[list[LinkedEntity]], gate: list[list[GateDecision]]) -> list[bool]:
+        mode = self.settings.gate_mode
+        if self.settings.retrieval_mode == "none" or mode == "never":
+            return [False] * len(qs)
+        if mode == "always":
+            return [True] * len(qs)
+        from quco.gate import stage1_batch
+
+        decisions = stage1_batch(self.stats, [[e.name for e in ents] for ents in entities], self.settings)
+        for i, decision in enumerate(decisions):
+            gate[i].append(decision)
+        return [d.retrieve for d in decisions]
+
+    def _kg_candidates(self, qs, entities, option_nodes, retrieve) -> list[list[Candidate]]:
+        if self.store is None or self.settings.retrieval_mode not in ("kg", "kg+text"):
+            return [[] for _ in qs]
+        active = [i for i, r in enumerate(retrieve) if r]
+        got = gather_kg(self.store, [entities[i] for i in active], [option_nodes[i] for i in active], self.settings)
+        out: list[list[Candidate]] = [[] for _ in qs]
+        for i, cands in zip(active, got):
+            out[i] = cands
+        return out
+
+    def _text_candidates(self, queries: Sequence[str], retrieve: Sequence[bool]) -> list[list[Candidate]]:
+        out: list[list[Candidate]] = [[] for _ in queries]
+        if self.text_index is None or self.settings.retrieval_mode not in ("text", "kg+text"):
+            return out
+        active = [i for i, r in enumerate(retrieve) if r]
+        if not active:
+            return out
+        hits = self.text_index.search([queries[i] for i in active], self.settings.text_top_k)
+        for i, row in zip(active, hits):
+            out[i] = [Candidate(group="text", evidence=Evidence(
+                kind="text", text=h.passage.text, score=float(h.score), id=h.passage.id,
+                sources=[f"PMID:{h.passage.pmid}"] if h.passage.pmid else [h.passage.source],
+                properties={"rank": h.rank, "retriever": h.retriever, "source": h.passage.source})) for h in row]
+        return out
+
+    def _prune_all(self, questions: Sequence[str], candidates: list[list[Candidate]]) -> tuple[list[list[Evidence]], list[int]]:
+        texts = [c.evidence.text for cands in candidates for c in cands]
+        unique = list(dict.fromkeys(texts))
+        vectors = self.embedder.encode(unique) if unique else np.zeros((0, 1), dtype=np.float32)
+        row = {t: i for i, t in enumerate(unique)}
+        qvecs = self.embedder.encode(list(questions), persist=False)  # type: ignore[call-arg]
+        evidence, dropped = [], []
+        for qvec, cands in zip(qvecs, candidates):
+            mat = vectors[[row[c.evidence.text] for c in cands]] if cands else np.zeros((0, qvec.shape[0]))
+            kept, n_dropped = prune(qvec, cands, mat, self.settings)
+            evidence.append(kept)
+            dropped.append(n_dropped)
+        return evidence, dropped
+
+    def _generate(self, qs, evidence, entities, usages, gate, traces):
+        texts: list[str] = [""] * len(qs)
+        choices: list[str | None] = [None] * len(qs)
+        scores: list[dict[str, float] | None] = [None] * len(qs)
+        constrained = [i for i, q in enumerate(qs) if q.options]
+        if constrained:
+            prompts = [build_prompt(qs[i], evidence[i]) for i in constrained]
+            option_scores = self.generator.score_options(prompts, [qs[i].options for i in constrained])
+            for i, prompt, row in zip(constrained, prompts, option_scores):
+                best = int(np.argmax(row))
+                choices[i] = qs[i].options[best]
+                texts[i] = choices[i]
+                scores[i] = dict(zip(qs[i].options, row))
+                usages[i].llm_calls += 1
+                usages[i].prompt_tokens += self.generator.count_tokens([prompt.user + (prompt.system or "")])[0]
+        free = [i for i, q in enumerate(qs) if not q.options]
+        if free:
+            if self.settings.gate_mode == "gated" and self.stats is not None:
+                from quco.loop import dynamic_generate
+
+                dynamic_generate(self, [qs[i] for i in free], [evidence[i] for i in free], [entities[i] for i in free],
+                                 [usages[i] for i in free], [gate[i] for i in free], [traces[i] for i in free],
+                                 out_texts=texts, indices=free)
+            else:
+                gens = self.generator.generate([build_prompt(qs[i], evidence[i]) for i in free],
+                                               max_tokens=self.settings.llm_max_new_tokens)
+                for i, g in zip(free, gens):
+                    texts[i] = g.text
+                    usages[i].llm_calls += 1
+                    usages[i].prompt_tokens += g.prompt_tokens
+                    usages[i].completion_tokens += g.completion_tokens
+        return texts, choices, scores
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def answer(question: str, *, options: list[str] | None = None, task: str | None = None,
+           settings: Settings | None = None) -> Answer:
+    """Answer one question with the configured pipeline (built anew each call; keep a Pipeline for many)."""
+    pipeline = Pipeline.from_settings(settings)
+    try:
+        return pipeline.answer(question, options=options, task=task)
+    finally:
+        pipeline.close()

@@ -1,0 +1,51 @@
+"""Pruning as KG-RAG: keep the context most similar to the question.
+
+Per group (a linked entity's neighbourhood): cosine similarity to the question; keep sentences at
+or above ``max(percentile(similarities, prune_percentile), prune_floor)``, best first, at most
+``context_volume / number of entity groups`` of them. Option-joining edges (group ``options``) are
+ranked first and kept up to the whole volume; text passages (group ``text``) keep their retrieval
+order, at most ``text_context_passages`` of them.
+
+Vectors come from the Embedder's content-hash cache, so an edge sentence is embedded once ever and
+pruning at query time is a matrix product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kgrag.context import Candidate
+from kgrag.settings import Settings
+from kgrag.types import Evidence
+
+
+def prune(question_vec: np.ndarray, candidates: Sequence[Candidate], vectors: np.ndarray,
+          settings: Settings) -> tuple[list[Evidence], int]:
+    """(kept evidence, with scores, in prompt order; number dropped). ``vectors[i]`` embeds ``candidates[i]``."""
+    if not candidates:
+        return [], 0
+    sims = vectors @ question_vec
+    groups: dict[str, list[int]] = {}
+    for i, cand in enumerate(candidates):
+        groups.setdefault(cand.group, []).append(i)
+    entity_groups = [g for g in groups if g not in ("options", "text")]
+    per_entity = max(1, settings.context_volume // max(1, len(entity_groups)))
+
+    kept: list[int] = []
+    if "options" in groups:
+        kept.extend(sorted(groups["options"], key=lambda i: -sims[i])[: settings.context_volume])
+    for group in entity_groups:
+        idx = np.array(groups[group])
+        threshold = max(float(np.percentile(sims[idx], settings.prune_percentile)), settings.prune_floor)
+        passing = [int(i) for i in idx if sims[i] >= threshold]
+        kept.extend(sorted(passing, key=lambda i: -sims[i])[:per_entity])
+    if "text" in groups:
+        kept.extend(groups["text"][: settings.text_context_passages])
+
+    evidence = []
+    for i in kept:
+        ev = candidates[i].evidence.model_copy(update={"score": float(sims[i])})
+        evidence.append(ev)
+    return evidence, len(candidates) - len(kept)

