@@ -33,6 +33,9 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
               settings: Settings) -> list[list[Candidate]]:
     """Candidates per question: option-joining edges first (group 'options'), then each entity's neighbourhood.
 
+    Option edges are ordered by how many of the question's entities their option joins (an MCQ answer
+    must be linked to both diseases), so the decisive evidence leads the context.
+
     ``options[i]`` maps an option string of question i to the node ids it links to.
     """
     seeds = sorted({e.node_id for ents in entities for e in ents})
@@ -54,13 +57,21 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
     for ents, opts in zip(entities, options):
         candidates: list[Candidate] = []
         seen: set[str] = set()
+        per_option: list[tuple[int, list[Candidate]]] = []
         for option, nodes in opts.items():
+            joined_entities: set[str] = set()
+            option_cands: list[Candidate] = []
             for entity in ents:
                 for node in nodes:
                     for edge in joining_by_pair.get((entity.node_id, node), []):
+                        joined_entities.add(entity.node_id)
                         if edge.key not in seen:
                             seen.add(edge.key)
-                            candidates.append(Candidate(evidence=edge_evidence(edge, option), group="options"))
+                            option_cands.append(Candidate(evidence=edge_evidence(edge, option), group="options"))
+            per_option.append((len(joined_entities), option_cands))
+        # an option joined to more of the question's entities ranks first (stable: ties keep option order)
+        for _, option_cands in sorted(per_option, key=lambda item: -item[0]):
+            candidates.extend(option_cands)
         for entity in ents:
             for edge in by_node.get(entity.node_id, []):
                 if edge.key not in seen:

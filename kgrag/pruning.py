@@ -2,8 +2,8 @@
 
 Per group (a linked entity's neighbourhood): cosine similarity to the question; keep sentences at
 or above ``max(percentile(similarities, prune_percentile), prune_floor)``, best first, at most
-``context_volume / number of entity groups`` of them. Option-joining edges (group ``options``) are
-ranked first and kept up to the whole volume; text passages (group ``text``) keep their retrieval
+``context_volume / number of entity groups`` of them. Option-joining edges (group ``options``) come
+first, in the order :func:`kgrag.context.gather_kg` ranked them, up to the whole volume; text passages (group ``text``) keep their retrieval
 order, at most ``text_context_passages`` of them.
 
 Vectors come from the Embedder's content-hash cache, so an edge sentence is embedded once ever and
@@ -35,7 +35,7 @@ def prune(question_vec: np.ndarray, candidates: Sequence[Candidate], vectors: np
 
     kept: list[int] = []
     if "options" in groups:
-        kept.extend(sorted(groups["options"], key=lambda i: -sims[i])[: settings.context_volume])
+        kept.extend(groups["options"][: settings.context_volume])  # already ranked by gather_kg
     for group in entity_groups:
         idx = np.array(groups[group])
         threshold = max(float(np.percentile(sims[idx], settings.prune_percentile)), settings.prune_floor)

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     text_index_type: Literal["auto", "flat", "hnsw", "ivfpq"] = "auto"
     text_top_k: int = Field(default=10, gt=0)
     text_fusion: Literal["dense", "bm25", "rrf"] = "rrf"
+    text_context_passages: int = Field(default=3, ge=0, description="Passages kept in the prompt context")
 
     # --- generation ---------------------------------------------------------------------------
     generator: GeneratorBackend = "transformers"
@@ -108,13 +109,21 @@ class Settings(BaseSettings):
     selection_mode: SelectionMode = "llm"
 
     # --- uncertainty gate (quco) --------------------------------------------------------------
-    gate_mode: GateMode = "never"
+    gate_mode: GateMode = Field(
+        default="always",
+        description="never: no retrieval; always: retrieve for every question; gated: QuCo's gate decides",
+    )
+    max_answer_sentences: int = Field(default=6, gt=0, description="Sentences generated in the dynamic loop")
     stats_uri: str = Field(default="", description="local:///path/to/index (default <home>/stats) or https://api.infini-gram.io/ with stats_index.")
     stats_index: str = "v4_piletrain_llama"
     entity_freq_threshold_per_billion: float = Field(default=1000.0, ge=0.0)
     cooccur_threshold: int = Field(default=1, ge=0)
     cooccur_window: int = Field(default=1000, gt=0)
     stats_failure_policy: FailurePolicy = "retrieve"
+    stats_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout of the Infini-gram HTTP API.")
+    stats_max_retries: int = Field(default=3, ge=0, description="Retries (with exponential backoff) of a failed API request.")
+    stats_max_clause_freq: int = Field(default=50000, gt=0, description="API max_clause_freq: clauses above it are subsampled.")
+    stats_total_tokens: int | None = Field(default=None, gt=0, description="Token count of an API index not in quco.stats.PUBLIC_INDEX_TOKENS.")
 
     # --- questions ----------------------------------------------------------------------------
     max_question_chars: int = Field(default=4000, gt=0)

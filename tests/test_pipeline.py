@@ -1,0 +1,134 @@
+"""Linking, context, pruning and answer_batch over a tiny real LadybugDB graph, the real embedder and SmolLM2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgrag.context import Candidate
+from kgrag.errors import QuestionError
+from kgrag.graph.schema import EdgeRecord, NodeRecord
+from kgrag.linking import EntityLinker, candidate_spans
+from kgrag.pipeline import Pipeline, validate_question
+from kgrag.pruning import prune
+from kgrag.types import Evidence, Question
+
+NODES = [
+    NodeRecord(id="DOID:8893", label="Disease", name="psoriasis", synonyms=["psoriasis vulgaris"]),
+    NodeRecord(id="DOID:9008", label="Disease", name="psoriatic arthritis"),
+    NodeRecord(id="DOID:0050908", label="Disease", name="myelodysplastic syndrome", synonyms=["MDS"]),
+    NodeRecord(id="DOID:1612", label="Disease", name="breast cancer"),
+    NodeRecord(id="DOID:4", label="Disease", name="disease"),
+    NodeRecord(id="NCBIGene:3106", label="Gene", name="HLA-B"),
+    NodeRecord(id="NCBIGene:64127", label="Gene", name="NOD2"),
+    NodeRecord(id="NCBIGene:11200", label="Gene", name="CHEK2"),
+    NodeRecord(id="NCBIGene:847", label="Gene", name="CAT", synonyms=["catalase"]),
+    NodeRecord(id="DB00331", label="Compound", name="metformin"),
+]
+EDGES = [
+    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["GWAS"],
+               properties={"pvalue": 1e-20}),
+    EdgeRecord(source_id="DOID:0050908", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["DISEASES"]),
+    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:64127", sources=["DisGeNET"]),
+    EdgeRecord(source_id="DOID:1612", type="ASSOCIATES_DaG", target_id="NCBIGene:11200", sources=["DisGeNET"]),
+    EdgeRecord(source_id="DOID:9008", type="ISA_DiD", target_id="DOID:8893", sources=["Disease Ontology"]),
+]
+
+
+@pytest.fixture()
+def store(tmp_path):
+    from kgrag.graph.ladybug_store import LadybugGraphStore
+
+    s = LadybugGraphStore(tmp_path / "g.lbug")
+    s.create_schema()
+    s.load_nodes(NODES)
+    s.load_edges(EDGES)
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def settings(tmp_settings):
+    return tmp_settings.model_copy(update={"retrieval_mode": "kg", "prune_floor": 0.0})
+
+
+def test_dictionary_linking_longest_match_and_generic_words(store, embedder, settings):
+    linker = EntityLinker.from_store(store, embedder, settings)
+    [a, b, c, d] = linker.link([
+        "Is psoriatic arthritis a kind of disease?",
+        "PSORIASIS VULGARIS ASSOCIATES GENE NOD2",
+        "Does the cat gene matter in psoriasis?",
+        "Does CAT matter in psoriasis?",
+    ])
+    assert [e.node_id for e in a] == ["DOID:9008"]  # not psoriasis inside it, not the generic 'disease'
+    assert {e.node_id for e in b} == {"DOID:8893", "NCBIGene:64127"}
+    assert [e.method for e in b if e.node_id == "DOID:8893"] == ["synonym"]
+    assert "NCBIGene:847" not in {e.node_id for e in c}  # lower-case English word is not the gene symbol
+    assert "NCBIGene:847" in {e.node_id for e in d}
+
+
+def test_embedding_fallback_links_a_paraphrase(store, embedder, settings):
+    linker = EntityLinker.from_store(store, embedder, settings.model_copy(update={"link_embedding_threshold": 0.6}))
+    [ents] = linker.link(["Which genes are linked to cancer of the breast?"])
+    assert ents and ents[0].node_id == "DOID:1612" and ents[0].method == "embedding"
+    assert "cancer of the breast" in candidate_spans("cancer of the breast")
+
+
+def test_prune_keeps_percentile_floor_and_volume(settings):
+    q = np.array([1.0, 0.0])
+    sims = [0.9, 0.8, 0.1, 0.7, 0.95]
+    vecs = np.array([[s, np.sqrt(1 - s * s)] for s in sims])
+    cands = [Candidate(evidence=Evidence(kind="kg", text=f"s{i}", score=0, id=str(i)), group="e1") for i in range(4)]
+    cands.append(Candidate(evidence=Evidence(kind="kg", text="opt", score=0, id="o"), group="options"))
+    s = settings.model_copy(update={"prune_percentile": 50.0, "prune_floor": 0.75, "context_volume": 10})
+    kept, dropped = prune(q, cands, vecs, s)
+    assert [e.id for e in kept] == ["o", "0", "1"]  # options first; 0.7 is under the floor 0.75
+    assert dropped == 2 and kept[1].score == pytest.approx(0.9)
+
+
+def test_validate_question_errors(settings):
+    with pytest.raises(QuestionError, match="empty"):
+        validate_question("   ", settings)
+    with pytest.raises(QuestionError, match="limit"):
+        validate_question("x" * (settings.max_question_chars + 1), settings)
+    with pytest.raises(QuestionError, match="must be text"):
+        validate_question(42, settings)  # type: ignore[arg-type]
+    with pytest.raises(QuestionError, match="two non-empty options"):
+        validate_question("Which?", settings, options=["A", " "])
+    q = validate_question(Question(text="psoriasis is a disease", task="true_false"), settings)
+    assert q.options == ["True", "False"]
+
+
+def test_answer_batch_mcq_with_option_edges_and_provenance(store, embedder, smollm, settings):
+    pipe = Pipeline(settings, store=store, embedder=embedder, generator=smollm)
+    questions = [
+        Question(text="Out of the given list, which Gene is associated with psoriasis and myelodysplastic syndrome.",
+                 options=["NOD2", "CHEK2", "HLA-B"], id="q1"),
+        Question(text="psoriatic arthritis is a psoriasis", task="true_false", id="q2"),
+        Question(text="What is the capital of France?", id="q3"),
+    ]
+    a1, a2, a3 = pipe.answer_batch(questions)
+    assert a1.task == "mcq" and a1.choice in questions[0].options and set(a1.option_scores) == set(questions[0].options)
+    joined = [e for e in a1.evidence if e.option]
+    assert joined and joined[0].option == "HLA-B"  # the edge joining an option to the question's diseases comes first
+    # HLA-B joins both diseases, so both its edges lead; NOD2 joins one and follows
+    assert {e.id for e in joined[:2]} == {"DOID:8893|ASSOCIATES_DaG|NCBIGene:3106", "DOID:0050908|ASSOCIATES_DaG|NCBIGene:3106"}
+    assert [e.option for e in joined[2:]] == ["NOD2"]
+    assert "GWAS" in joined[0].sources + joined[1].sources
+    assert a2.choice in ("True", "False")
+    assert any(e.id == "DOID:9008|ISA_DiD|DOID:8893" for e in a2.evidence)
+    assert a3.text and a3.choice is None and not a3.entities
+    assert any("no graph context found" in t for t in a3.trace)
+    for a in (a1, a2, a3):
+        assert a.usage.llm_calls == 1 and a.settings["graph_password"] == "***"
+        assert {"linking", "graph_fetch", "pruning", "generation"} <= set(a.timings_ms)
+    assert a1.usage.context_tokens > 0
+
+
+def test_sentences_are_embedded_once(store, embedder, smollm, settings):
+    pipe = Pipeline(settings, store=store, embedder=embedder, generator=smollm)
+    q = Question(text="psoriasis associates which gene?", options=["HLA-B", "CHEK2"])
+    pipe.answer_batch([q])
+    before = embedder.encoded_count
+    pipe.answer_batch([q])
+    assert embedder.encoded_count == before  # edge sentences and the question come from the cache
