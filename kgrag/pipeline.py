@@ -22,7 +22,7 @@ import numpy as np
 
 from kgrag.context import Candidate, gather_kg
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
-from kgrag.errors import QuestionError
+from kgrag.errors import KgragError, QuestionError
 from kgrag.generators import Generator, open_generator
 from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
@@ -32,7 +32,6 @@ from kgrag.settings import Settings, load_settings
 from kgrag.text import normalise
 from kgrag.types import TASK_OPTIONS, Answer, Evidence, GateDecision, LinkedEntity, Question, Usage
 
-SENTENCE_STOPS = [". ", ".\n", "? ", "! "]
 
 
 class _Timer:
@@ -88,13 +87,13 @@ class Pipeline:
     """
 
     def __init__(self, settings: Settings, *, store: GraphStore | None, embedder: Embedder, generator: Generator,
-                 text_index: Any | None = None, stats: Any | None = None, linker: EntityLinker | None = None) -> None:
+                 text_index: Any | None = None, gate: Any | None = None, linker: EntityLinker | None = None) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.generator = generator
         self.text_index = text_index
-        self.stats = stats
+        self.gate = gate  # quco.gate.Gate, required when gate_mode is 'gated'
         self.linker = linker or (EntityLinker.from_store(store, embedder, settings) if store is not None else None)
 
     @classmethod
@@ -113,13 +112,13 @@ class Pipeline:
             from kgrag.text_index import open_text_index
 
             text_index = open_text_index(settings, embedder)
-        stats = None
+        gate = None
         if settings.gate_mode == "gated":
-            from quco.stats import open_corpus_stats
+            from quco.gate import Gate
 
-            stats = open_corpus_stats(settings)
+            gate = Gate.from_settings(settings)
         return cls(settings, store=store, embedder=embedder, generator=open_generator(settings),
-                   text_index=text_index, stats=stats)
+                   text_index=text_index, gate=gate)
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None) -> Answer:
@@ -140,13 +139,7 @@ class Pipeline:
         gate: list[list[GateDecision]] = [[] for _ in qs]
         with timer.stage("gate"):
             retrieve = self._stage1(qs, entities, gate)
-        with timer.stage("graph_fetch"):
-            kg = self._kg_candidates(qs, entities, option_nodes, retrieve)
-        with timer.stage("text_search"):
-            text = self._text_candidates([q.text for q in qs], retrieve)
-        with timer.stage("pruning"):
-            candidates = [k + t for k, t in zip(kg, text)]
-            evidence, dropped = self._prune_all([q.text for q in qs], candidates)
+        evidence, dropped = self.retrieve([q.text for q in qs], entities, option_nodes, retrieve, timer)
         for i, ents in enumerate(entities):
             if retrieve[i] and not any(e.kind == "kg" for e in evidence[i]) and settings.retrieval_mode in ("kg", "kg+text"):
                 traces[i].append("no graph context found" + ("" if ents else " (no entity linked)"))
@@ -184,12 +177,24 @@ class Pipeline:
             return [False] * len(qs)
         if mode == "always":
             return [True] * len(qs)
-        from quco.gate import stage1_batch
-
-        decisions = stage1_batch(self.stats, [[e.name for e in ents] for ents in entities], self.settings)
+        if self.gate is None:
+            raise KgragError("gate_mode 'gated' needs a gate (quco.gate.Gate); build the pipeline with from_settings")
+        decisions = self.gate.check_questions([[e.name for e in ents] for ents in entities])
         for i, decision in enumerate(decisions):
             gate[i].append(decision)
         return [d.retrieve for d in decisions]
+
+    def retrieve(self, queries: Sequence[str], entities: Sequence[Sequence[LinkedEntity]],
+                 option_nodes: Sequence[dict[str, list[str]]], active: Sequence[bool],
+                 timer: _Timer | None = None) -> tuple[list[list[Evidence]], list[int]]:
+        """Graph and text candidates for the active queries, pruned against each query: (evidence, dropped)."""
+        timer = timer or _Timer()
+        with timer.stage("graph_fetch"):
+            kg = self._kg_candidates(queries, entities, option_nodes, active)
+        with timer.stage("text_search"):
+            text = self._text_candidates(queries, active)
+        with timer.stage("pruning"):
+            return self._prune_all(queries, [k + t for k, t in zip(kg, text)])
 
     def _kg_candidates(self, qs, entities, option_nodes, retrieve) -> list[list[Candidate]]:
         if self.store is None or self.settings.retrieval_mode not in ("kg", "kg+text"):
@@ -247,12 +252,14 @@ class Pipeline:
                 usages[i].prompt_tokens += self.generator.count_tokens([prompt.user + (prompt.system or "")])[0]
         free = [i for i, q in enumerate(qs) if not q.options]
         if free:
-            if self.settings.gate_mode == "gated" and self.stats is not None:
+            if self.settings.gate_mode == "gated":
                 from quco.loop import dynamic_generate
 
-                dynamic_generate(self, [qs[i] for i in free], [evidence[i] for i in free], [entities[i] for i in free],
-                                 [usages[i] for i in free], [gate[i] for i in free], [traces[i] for i in free],
-                                 out_texts=texts, indices=free)
+                generated = dynamic_generate(self, [qs[i] for i in free], [evidence[i] for i in free],
+                                             [entities[i] for i in free], [usages[i] for i in free],
+                                             [gate[i] for i in free])
+                for i, text in zip(free, generated):
+                    texts[i] = text
             else:
                 gens = self.generator.generate([build_prompt(qs[i], evidence[i]) for i in free],
                                                max_tokens=self.settings.llm_max_new_tokens)

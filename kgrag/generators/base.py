@@ -36,7 +36,7 @@ class Generation(BaseModel):
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # "stop" (a stop sequence), "eos" (the model ended) or "length"
 
 
 @runtime_checkable

@@ -70,11 +70,15 @@ class OpenAICompatibleGenerator:
             choice = data["choices"][0]
             usage = data.get("usage") or {}
             text = choice["message"]["content"] or ""
-            # OpenAI servers drop the stop string; keep a sentence terminator so sentences stay whole
-            if choice.get("finish_reason") == "stop" and stop and choice.get("stop_reason") in stop:
-                text += choice["stop_reason"]
+            # OpenAI servers drop the stop string (vLLM names it in stop_reason); keep it so sentences stay whole
+            finish = choice.get("finish_reason")
+            if finish == "stop":
+                if stop and choice.get("stop_reason") in stop:
+                    text += choice["stop_reason"]
+                else:
+                    finish = "eos"
             return Generation(text=text.strip(), prompt_tokens=usage.get("prompt_tokens", 0),
-                              completion_tokens=usage.get("completion_tokens", 0), finish_reason=choice.get("finish_reason"))
+                              completion_tokens=usage.get("completion_tokens", 0), finish_reason=finish)
 
         if not prompts:
             return []

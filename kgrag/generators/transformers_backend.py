@@ -108,7 +108,7 @@ class TransformersGenerator:
             tokens = [t for t in row.tolist() if t != pad]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             text, stopped = _cut_at_stop(text, stop)
-            finish = "stop" if stopped or len(tokens) < max_tokens else "length"
+            finish = "stop" if stopped else ("eos" if len(tokens) < max_tokens else "length")
             results.append(Generation(text=text.strip(), prompt_tokens=len(ids), completion_tokens=len(tokens),
                                       finish_reason=finish))
         return results

@@ -57,6 +57,13 @@ def option_scores(prompt_logprobs: Sequence[Sequence[dict | None]], requests: Se
     return out
 
 
+def finish_reason(completion: Any) -> str | None:
+    """vLLM's reason in our terms: a stop string ("stop"), end of sequence ("eos") or "length"."""
+    if completion.finish_reason == "stop":
+        return "stop" if isinstance(completion.stop_reason, str) else "eos"
+    return completion.finish_reason
+
+
 class VLLMGenerator:
     """Batched generation and prompt-logprob option scoring with ``vllm.LLM``."""
 
@@ -85,7 +92,7 @@ class VLLMGenerator:
         inputs = [{"prompt_token_ids": self._prompt_ids(p)} for p in prompts]
         outputs = self.llm.generate(inputs, params, use_tqdm=False)
         return [Generation(text=o.outputs[0].text.strip(), prompt_tokens=len(i["prompt_token_ids"]),
-                           completion_tokens=len(o.outputs[0].token_ids), finish_reason=o.outputs[0].finish_reason)
+                           completion_tokens=len(o.outputs[0].token_ids), finish_reason=finish_reason(o.outputs[0]))
                 for i, o in zip(inputs, outputs)]
 
     def score_options(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]]) -> list[list[float]]:
