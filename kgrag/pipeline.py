@@ -22,6 +22,7 @@ import numpy as np
 
 from kgrag.context import Candidate, gather_kg
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
+from kgrag.evidence import EvidenceChecker, Verdict, split_sentences
 from kgrag.errors import KgragError, QuestionError
 from kgrag.generators import Generator, open_generator
 from kgrag.graph.base import GraphStore
@@ -30,7 +31,7 @@ from kgrag.prompts import build_prompt, render_context
 from kgrag.pruning import prune
 from kgrag.settings import Settings, load_settings
 from kgrag.text import normalise
-from kgrag.types import TASK_OPTIONS, Answer, Evidence, GateDecision, LinkedEntity, Question, Usage
+from kgrag.types import TASK_OPTIONS, Answer, ClaimVerdict, Evidence, GateDecision, LinkedEntity, Question, Usage
 
 
 
@@ -87,13 +88,17 @@ class Pipeline:
     """
 
     def __init__(self, settings: Settings, *, store: GraphStore | None, embedder: Embedder, generator: Generator,
-                 text_index: Any | None = None, gate: Any | None = None, linker: EntityLinker | None = None) -> None:
+                 text_index: Any | None = None, gate: Any | None = None, stats: Any | None = None,
+                 linker: EntityLinker | None = None) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.generator = generator
         self.text_index = text_index
         self.gate = gate  # quco.gate.Gate, required when gate_mode is 'gated'
+        self.stats = stats if stats is not None else getattr(gate, "stats", None)  # corpus statistics, optional
+        self.checker = EvidenceChecker(store, self.stats, cooccur_window=settings.cooccur_window,
+                                       cooccur_threshold=settings.cooccur_threshold)
         self.linker = linker or (EntityLinker.from_store(store, embedder, settings) if store is not None else None)
 
     @classmethod
@@ -112,13 +117,15 @@ class Pipeline:
             from kgrag.text_index import open_text_index
 
             text_index = open_text_index(settings, embedder)
-        gate = None
+        gate, stats = None, None
         if settings.gate_mode == "gated":
             from quco.gate import Gate
 
             gate = Gate.from_settings(settings)
+        elif settings.selection_mode != "llm":
+            stats = _optional_stats(settings)
         return cls(settings, store=store, embedder=embedder, generator=open_generator(settings),
-                   text_index=text_index, gate=gate)
+                   text_index=text_index, gate=gate, stats=stats)
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None) -> Answer:
@@ -145,7 +152,9 @@ class Pipeline:
                 traces[i].append("no graph context found" + ("" if ents else " (no entity linked)"))
         usages = [Usage(retrievals=int(r)) for r in retrieve]
         with timer.stage("generation"):
-            texts, choices, scores = self._generate(qs, evidence, entities, usages, gate, traces)
+            texts, choices, scores, abstained = self._generate(qs, evidence, entities, option_nodes, usages, gate, traces)
+        with timer.stage("claims"):
+            claims = self._claims(texts, qs)
         context_tokens = self.generator.count_tokens([render_context(ev, q.context) for q, ev in zip(qs, evidence)])
         per_question = {k: v / len(qs) for k, v in timer.ms.items()}
         answers = []
@@ -153,6 +162,7 @@ class Pipeline:
             usages[i].context_tokens = context_tokens[i]
             answers.append(Answer(question=q.text, question_id=q.id, task=q.task, text=texts[i], choice=choices[i],
                                   option_scores=scores[i], selection_mode=settings.selection_mode,
+                                  abstained=abstained[i], claims=claims[i],
                                   entities=entities[i], evidence=evidence[i], dropped_evidence=dropped[i],
                                   gate=gate[i], usage=usages[i], timings_ms=dict(per_question), trace=traces[i],
                                   settings=settings.public_dict()))
@@ -235,21 +245,42 @@ class Pipeline:
             dropped.append(n_dropped)
         return evidence, dropped
 
-    def _generate(self, qs, evidence, entities, usages, gate, traces):
-        texts: list[str] = [""] * len(qs)
-        choices: list[str | None] = [None] * len(qs)
-        scores: list[dict[str, float] | None] = [None] * len(qs)
+    def _generate(self, qs, evidence, entities, option_nodes, usages, gate, traces):
+        n = len(qs)
+        texts: list[str] = [""] * n
+        choices: list[str | None] = [None] * n
+        scores: list[dict[str, float] | None] = [None] * n
+        abstained = [False] * n
+        mode = self.settings.selection_mode
         constrained = [i for i, q in enumerate(qs) if q.options]
-        if constrained:
-            prompts = [build_prompt(qs[i], evidence[i]) for i in constrained]
-            option_scores = self.generator.score_options(prompts, [qs[i].options for i in constrained])
-            for i, prompt, row in zip(constrained, prompts, option_scores):
+        # options the LLM chooses among, per question (all of them, the evidence's tie, or none)
+        llm_options: dict[int, list[str]] = {i: list(qs[i].options) for i in constrained} if mode != "evidence" else {}
+        if constrained and mode != "llm":
+            verdicts = self.checker.decide([qs[i] for i in constrained], [entities[i] for i in constrained],
+                                           [option_nodes[i] for i in constrained], [evidence[i] for i in constrained])
+            for i, verdict in zip(constrained, verdicts):
+                traces[i].append(f"evidence: {verdict.reason}")
+                if verdict.choice is not None:
+                    choices[i], texts[i] = verdict.choice, verdict.choice
+                    llm_options.pop(i, None)
+                    self._attach_support(evidence[i], verdict)
+                elif mode == "llm+evidence" and verdict.tied:
+                    llm_options[i] = verdict.tied
+                elif mode == "evidence":
+                    abstained[i] = True
+                    texts[i] = f"abstained: {verdict.reason}"
+        asked = sorted(llm_options)
+        if asked:
+            prompts = [build_prompt(qs[i], evidence[i]) for i in asked]
+            option_scores = self.generator.score_options(prompts, [llm_options[i] for i in asked])
+            prompt_tokens = self.generator.count_tokens([(p.system or "") + p.user for p in prompts])
+            for i, row, tokens in zip(asked, option_scores, prompt_tokens):
                 best = int(np.argmax(row))
-                choices[i] = qs[i].options[best]
+                choices[i] = llm_options[i][best]
                 texts[i] = choices[i]
-                scores[i] = dict(zip(qs[i].options, row))
+                scores[i] = dict(zip(llm_options[i], row))
                 usages[i].llm_calls += 1
-                usages[i].prompt_tokens += self.generator.count_tokens([prompt.user + (prompt.system or "")])[0]
+                usages[i].prompt_tokens += tokens
         free = [i for i, q in enumerate(qs) if not q.options]
         if free:
             if self.settings.gate_mode == "gated":
@@ -268,11 +299,49 @@ class Pipeline:
                     usages[i].llm_calls += 1
                     usages[i].prompt_tokens += g.prompt_tokens
                     usages[i].completion_tokens += g.completion_tokens
-        return texts, choices, scores
+        return texts, choices, scores, abstained
+
+    @staticmethod
+    def _attach_support(evidence: list[Evidence], verdict: Verdict) -> None:
+        """The edges that decided an answer join its evidence (once), so the answer shows its provenance."""
+        have = {e.id for e in evidence}
+        for support in verdict.supports:
+            if support.option == verdict.choice or not support.option:
+                for edge in support.edges:
+                    if edge.id not in have:
+                        have.add(edge.id)
+                        evidence.append(edge)
+
+    def _claims(self, texts: Sequence[str], qs: Sequence[Question]) -> list[list[ClaimVerdict]]:
+        """Claim verdicts for free-text answers: each sentence's entity pairs checked against graph and corpus."""
+        free = [i for i, q in enumerate(qs) if not q.options and texts[i]]
+        out: list[list[ClaimVerdict]] = [[] for _ in qs]
+        if not free or self.linker is None:
+            return out
+        sentences = [split_sentences(texts[i]) for i in free]
+        flat = [s for sents in sentences for s in sents]
+        linked_flat = self.linker.link(flat)
+        linked, cursor = [], 0
+        for sents in sentences:
+            linked.append(linked_flat[cursor:cursor + len(sents)])
+            cursor += len(sents)
+        for i, verdicts in zip(free, self.checker.claims([texts[i] for i in free], linked, sentences)):
+            out[i] = verdicts
+        return out
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+
+def _optional_stats(settings: Settings) -> Any | None:
+    """Corpus statistics for evidence checks when an index is there; None (evidence without corpus counts) if not."""
+    from quco.stats import StatsError, open_corpus_stats
+
+    try:
+        return open_corpus_stats(settings)
+    except (StatsError, OSError):
+        return None
 
 
 def answer(question: str, *, options: list[str] | None = None, task: str | None = None,

@@ -132,3 +132,63 @@ def test_sentences_are_embedded_once(store, embedder, smollm, settings):
     before = embedder.encoded_count
     pipe.answer_batch([q])
     assert embedder.encoded_count == before  # edge sentences and the question come from the cache
+
+
+class _NoLLM:
+    """A generator that must not be called (evidence mode decides without the LLM)."""
+
+    name = "none"
+
+    def score_options(self, prompts, options):
+        raise AssertionError("the LLM was asked in evidence mode")
+
+    def generate(self, prompts, *, max_tokens, stop=None):
+        raise AssertionError("the LLM was asked in evidence mode")
+
+    def count_tokens(self, texts):
+        return [len(t.split()) for t in texts]
+
+
+def test_evidence_mode_decides_from_the_graph_and_abstains_honestly(store, embedder, settings):
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+                    generator=_NoLLM())
+    mcq, tf_yes, tf_not, tf_none, doid_ok, doid_bad, mcq_none = pipe.answer_batch([
+        Question(text="Which Gene is associated with psoriasis and myelodysplastic syndrome?", options=["NOD2", "CHEK2", "HLA-B"]),
+        Question(text="Psoriasis associates Gene NOD2", task="true_false"),
+        Question(text="psoriasis is not associated with Gene HLA-B", task="true_false"),
+        Question(text="breast cancer associates Gene NOD2", task="true_false"),
+        Question(text="Disease ontology identifier for psoriasis is DOID:8893", task="true_false"),
+        Question(text="Disease ontology identifier for psoriasis is DOID:1612", task="true_false"),
+        Question(text="Which Gene is associated with breast cancer?", options=["NOD2", "HLA-B"]),
+    ])
+    assert mcq.choice == "HLA-B" and not mcq.abstained and mcq.selection_mode == "evidence"
+    assert any(e.option == "HLA-B" and e.sources for e in mcq.evidence)
+    assert tf_yes.choice == "True" and any("DOID:8893|ASSOCIATES_DaG|NCBIGene:64127" == e.id for e in tf_yes.evidence)
+    assert tf_not.choice == "False"
+    assert tf_none.choice is None and tf_none.abstained and "unsupported" in tf_none.text
+    assert doid_ok.choice == "True" and doid_bad.choice == "False"
+    assert mcq_none.choice is None and mcq_none.abstained
+
+
+def test_llm_plus_evidence_uses_the_llm_only_where_evidence_is_silent(store, embedder, smollm, settings):
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "llm+evidence"}), store=store, embedder=embedder,
+                    generator=smollm)
+    decided, silent = pipe.answer_batch([
+        Question(text="Which Gene is associated with psoriasis and myelodysplastic syndrome?", options=["NOD2", "CHEK2", "HLA-B"]),
+        Question(text="Which Gene is associated with lung fibrosis?", options=["NOD2", "CHEK2"]),
+    ])
+    assert decided.choice == "HLA-B" and decided.option_scores is None and decided.usage.llm_calls == 0
+    assert silent.choice in ("NOD2", "CHEK2") and silent.option_scores is not None and silent.usage.llm_calls == 1
+
+
+def test_free_text_claims_get_graph_verdicts(store, embedder, settings):
+    from kgrag.evidence import EvidenceChecker
+
+    pipe = Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM())
+    checker = EvidenceChecker(store)
+    text = "Psoriasis is linked to HLA-B. Breast cancer is caused by NOD2."
+    sentences = [["Psoriasis is linked to HLA-B.", "Breast cancer is caused by NOD2."]]
+    [verdicts] = checker.claims([text], [pipe.linker.link(sentences[0])], sentences)
+    by_pair = {(v.head, v.tail): v for v in verdicts}
+    assert by_pair[("psoriasis", "HLA-B")].verdict == "graph" and by_pair[("psoriasis", "HLA-B")].sources == ["GWAS"]
+    assert by_pair[("breast cancer", "NOD2")].verdict == "unsupported"
