@@ -192,3 +192,34 @@ def test_free_text_claims_get_graph_verdicts(store, embedder, settings):
     by_pair = {(v.head, v.tail): v for v in verdicts}
     assert by_pair[("psoriasis", "HLA-B")].verdict == "graph" and by_pair[("psoriasis", "HLA-B")].sources == ["GWAS"]
     assert by_pair[("breast cancer", "NOD2")].verdict == "unsupported"
+
+
+def test_gated_dynamic_loop_records_both_stages(store, embedder, smollm, settings, tmp_path):
+    """gate_mode=gated on a real Infini-gram index: stage 1 before retrieval, stage 2 after each sentence."""
+    from quco.gate import Gate
+    from quco.index_builder import build_index, jsonl_texts
+    from quco.stats import LocalInfiniGramStats
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(
+        '{"text": "%s"}' % t for t in [
+            "Psoriasis is associated with HLA-B in genome-wide studies.",
+            "HLA-B alleles and psoriasis risk were studied in families.",
+            "Metformin is used for type 2 diabetes.",
+        ]) + "\n")
+    build_index(jsonl_texts(corpus), tmp_path / "stats")
+    gated = settings.model_copy(update={"gate_mode": "gated", "entity_freq_threshold_per_billion": 1e9,
+                                        "max_answer_sentences": 2})
+    gate = Gate(LocalInfiniGramStats(tmp_path / "stats"), gated)
+    pipe = Pipeline(gated, store=store, embedder=embedder, generator=smollm, gate=gate)
+    [a] = pipe.answer_batch([Question(text="Which genes are associated with psoriasis?")])
+    stage1 = [d for d in a.gate if d.stage == 1]
+    assert len(stage1) == 1 and stage1[0].retrieve and "count:psoriasis" in stage1[0].counts
+    assert stage1[0].counts["count:psoriasis"] == 2
+    assert a.usage.retrievals >= 1 and a.evidence  # stage 1 retrieved graph context
+    assert 1 <= len([d for d in a.gate if d.stage == 2]) <= 2  # one check per generated sentence
+    assert a.text and a.usage.llm_calls >= 1
+
+    never = Pipeline(gated.model_copy(update={"gate_mode": "never"}), store=store, embedder=embedder, generator=smollm)
+    [b] = never.answer_batch([Question(text="Which genes are associated with psoriasis?")])
+    assert b.usage.retrievals == 0 and not b.evidence and not b.gate
