@@ -142,7 +142,7 @@ class Pipeline:
                                    for _ in qs]
         with timer.stage("linking"):
             entities = self.linker.link([q.text for q in qs]) if self.linker else [[] for _ in qs]
-            option_nodes = self._link_options(qs)
+            option_nodes = self.link_options(qs)
         gate: list[list[GateDecision]] = [[] for _ in qs]
         with timer.stage("gate"):
             retrieve = self._stage1(qs, entities, gate)
@@ -172,7 +172,7 @@ class Pipeline:
     def _graph_name(self) -> str:
         return getattr(self.store, "backend", "none") if self.store is not None else "none"
 
-    def _link_options(self, qs: Sequence[Question]) -> list[dict[str, list[str]]]:
+    def link_options(self, qs: Sequence[Question]) -> list[dict[str, list[str]]]:
         """Option string -> node ids, for MCQ options; ONE lookup for the batch."""
         if self.store is None:
             return [{} for _ in qs]
