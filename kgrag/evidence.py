@@ -189,7 +189,8 @@ class EvidenceChecker:
             if claimed.upper() in ids:
                 return Verdict(choice=yes, reason=f"identifier {claimed} matches the linked node ({names})")
             return Verdict(choice=no, reason=f"identifier {claimed} contradicts the linked node ({names})")
-        pairs = [(a, b) for k, a in enumerate(ents) for b in ents[k + 1:] if a.node_id != b.node_id]
+        pairs = [(a, b) for k, a in enumerate(ents) for b in ents[k + 1:]
+                 if a.node_id != b.node_id and a.mention != b.mention]  # one mention's nodes are not a claim
         edges = [edge for a, b in pairs for edge in index.get((a.node_id, b.node_id), [])]
         if edges:
             support = OptionSupport(option=yes, entities_joined=sorted({e.node_id for e in ents}),
@@ -209,7 +210,7 @@ class EvidenceChecker:
             for sentence, ents in zip(sents, links):
                 for k, a in enumerate(ents):
                     for b in ents[k + 1:]:
-                        if a.node_id != b.node_id:
+                        if a.node_id != b.node_id and a.mention != b.mention:
                             jobs.append((i, sentence, a, b))
         out: list[list[ClaimVerdict]] = [[] for _ in texts]
         if not jobs:

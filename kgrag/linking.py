@@ -110,8 +110,11 @@ class EntityLinker:
             seen: set[str] = set()
             for _, _, entries, surface in self._dictionary_matches(question):
                 best = min(self._rank(e) for e in entries)
-                for entry in entries:
-                    if self._rank(entry) == best and entry.node_id not in seen:
+                for entry in sorted(entries, key=self._rank):
+                    # the best-ranked entries, and every disease the words name (a disease's name and
+                    # another's synonym: "cherubism" vs "cherubism 1", whose old name it was)
+                    keep = self._rank(entry) == best or (entry.label == "Disease" and self._rank(entry)[0] == best[0])
+                    if keep and entry.node_id not in seen:
                         seen.add(entry.node_id)
                         entities.append(LinkedEntity(mention=surface, node_id=entry.node_id, label=entry.label,
                                                      name=entry.name, method=entry.method))  # type: ignore[arg-type]

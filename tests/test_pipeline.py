@@ -24,6 +24,9 @@ NODES = [
     NodeRecord(id="NCBIGene:11200", label="Gene", name="CHEK2"),
     NodeRecord(id="NCBIGene:847", label="Gene", name="CAT", synonyms=["catalase"]),
     NodeRecord(id="DB00331", label="Compound", name="metformin"),
+    NodeRecord(id="DOID:0070648", label="Disease", name="cherubism"),
+    NodeRecord(id="DOID:1856", label="Disease", name="cherubism 1", synonyms=["cherubism"]),
+    NodeRecord(id="DOID:0050736", label="Disease", name="autosomal dominant disease"),
 ]
 EDGES = [
     EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["GWAS"],
@@ -32,6 +35,7 @@ EDGES = [
     EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:64127", sources=["DisGeNET"]),
     EdgeRecord(source_id="DOID:1612", type="ASSOCIATES_DaG", target_id="NCBIGene:11200", sources=["DisGeNET"]),
     EdgeRecord(source_id="DOID:9008", type="ISA_DiD", target_id="DOID:8893", sources=["Disease Ontology"]),
+    EdgeRecord(source_id="DOID:1856", type="ISA_DiD", target_id="DOID:0070648", sources=["Disease Ontology"]),
 ]
 
 
@@ -65,6 +69,16 @@ def test_dictionary_linking_longest_match_and_generic_words(store, embedder, set
     assert [e.method for e in b if e.node_id == "DOID:8893"] == ["synonym"]
     assert "NCBIGene:847" not in {e.node_id for e in c}  # lower-case English word is not the gene symbol
     assert "NCBIGene:847" in {e.node_id for e in d}
+
+
+def test_a_span_naming_two_diseases_links_both_and_is_no_claim(store, embedder, settings):
+    linker = EntityLinker.from_store(store, embedder, settings)
+    [ents] = linker.link(["cherubism is a autosomal dominant disease"])
+    assert [e.node_id for e in ents][:2] == ["DOID:0070648", "DOID:1856"]  # the name first, then the synonym
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+                    generator=_NoLLM())
+    [a] = pipe.answer_batch([Question(text="cherubism is a autosomal dominant disease", task="true_false")])
+    assert a.abstained  # the is-a edge between the two cherubism nodes does not support the statement
 
 
 def test_embedding_fallback_links_a_paraphrase(store, embedder, settings):
