@@ -1,0 +1,356 @@
+"""Reports from run files: JSON, Markdown tables and PNG plots, each naming the exact configuration.
+
+``summarize_run`` scores one run file (accuracy and macro-F1 with intervals, unparseable count,
+baselines on the same rows, retrieval metrics, costs, and accuracy on covered rows when a set of
+covered ids is given). ``write_report`` writes ``report.json``, ``report.md``, ``accuracy.png``
+(accuracy with 95% intervals per configuration, baselines as dashed lines) and
+``tokens_vs_accuracy.png``. Every report names model, backend, settings fingerprint, data checksum
+(SHA-256 of the dataset file) and git commit (of the run, and of the report).
+
+Example::
+
+    from eval.report import load_run, summarize_run, write_report
+    summary = summarize_run(load_run("runs/biomixqa-tf/kg-0123456789ab.jsonl"))
+    write_report([summary], out_dir="reports/tf")
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from eval.datasets import get_spec
+from eval.metrics import (
+    DEFAULT_BOOT,
+    Baseline,
+    CostSummary,
+    Interval,
+    PairedComparison,
+    Score,
+    baselines_for,
+    cost_summary,
+    paired_compare,
+    pmid_recall_at_k,
+    score,
+)
+from eval.runner import RunError, RunRow, git_commit, meta_path_for, read_run
+from kgrag.errors import KgragError
+
+RECALL_KS = (1, 5, 10)
+
+
+class RunData(BaseModel):
+    """A run file's rows and its sidecar metadata."""
+
+    path: str
+    rows: list[RunRow]
+    meta: dict[str, Any] = Field(default_factory=dict)
+    torn_tail: str | None = None
+
+
+class RetrievalSummary(BaseModel):
+    """Retrieval metrics over the rows where they apply (n says how many)."""
+
+    context_holds_answer: float | None = None
+    context_holds_answer_n: int = 0
+    pmid_recall: dict[str, float] = Field(default_factory=dict, description="k -> mean gold-PMID recall@k")
+    pmid_recall_n: int = 0
+
+
+class RunSummary(BaseModel):
+    """Everything a report says about one run."""
+
+    path: str
+    dataset: str
+    config: str
+    fingerprint: str
+    model: str
+    backend: str
+    data_sha256: str
+    git_commit: str
+    pipeline_factory: str
+    score: Score
+    parse_methods: dict[str, int]
+    baselines: list[Baseline]
+    retrieval: RetrievalSummary
+    costs: CostSummary
+    covered: Score | None = None
+    covered_ids_given: int | None = None
+    torn_tail: str | None = None
+
+
+class Comparison(BaseModel):
+    """Paired comparison of two runs (B minus A) on the rows both have."""
+
+    dataset: str
+    config_a: str
+    config_b: str
+    only_in_a: int
+    only_in_b: int
+    result: PairedComparison
+
+
+def load_run(path: Path | str) -> RunData:
+    """Read a run JSONL (a torn last line is ignored and noted) and its ``.meta.json`` if present."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"run file {path} not found")
+    run = read_run(path)
+    if run.duplicates:
+        raise RunError(f"{path}: ids written more than once {run.duplicates[:10]}")
+    meta_file = meta_path_for(path)
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    return RunData(path=str(path), rows=run.rows, meta=meta, torn_tail=run.torn_tail)
+
+
+def _retrieval(rows: list[RunRow]) -> RetrievalSummary:
+    holds = [r.context_holds_answer for r in rows if r.context_holds_answer is not None]
+    with_pmids = [r for r in rows if r.metadata.get("gold_pmids")]
+    recall: dict[str, float] = {}
+    if with_pmids:
+        for k in RECALL_KS:
+            # Only retrieved evidence counts: a given context (PubMedQA's abstract) is not a retrieval.
+            values = [pmid_recall_at_k(r.metadata["gold_pmids"], [e.sources for e in r.evidence if e.kind != "given"], k)
+                      for r in with_pmids]
+            recall[str(k)] = float(np.mean([v for v in values if v is not None]))
+    return RetrievalSummary(
+        context_holds_answer=float(np.mean(holds)) if holds else None, context_holds_answer_n=len(holds),
+        pmid_recall=recall, pmid_recall_n=len(with_pmids),
+    )
+
+
+def _score_rows(rows: list[RunRow], n_boot: int, seed: int) -> Score:
+    return score([r.gold for r in rows], [r.parsed for r in rows], [r.options for r in rows], n_boot=n_boot, seed=seed)
+
+
+def summarize_run(run: RunData, covered_ids: set[str] | None = None, n_boot: int = DEFAULT_BOOT, seed: int = 0) -> RunSummary:
+    """Score one run, with baselines on the same rows; ``covered_ids`` adds accuracy on those rows."""
+    rows = run.rows
+    if not rows:
+        raise RunError(f"{run.path}: no rows to report")
+    first = rows[0]
+    meta = run.meta
+    try:
+        task = get_spec(first.dataset).task
+    except KgragError as exc:  # an unknown dataset name in a hand-made file
+        raise RunError(str(exc)) from exc
+    covered = None
+    if covered_ids is not None:
+        kept = [r for r in rows if r.id in covered_ids]
+        covered = _score_rows(kept, n_boot, seed) if kept else None
+    return RunSummary(
+        path=run.path, dataset=first.dataset, config=first.config, fingerprint=first.fingerprint,
+        model=str(meta.get("model", "unknown")), backend=str(meta.get("backend", "unknown")),
+        data_sha256=str(meta.get("data_sha256", "unknown")),
+        git_commit=",".join(sorted({r.git_commit for r in rows if r.git_commit})) or str(meta.get("git_commit", "unknown")),
+        pipeline_factory=str(meta.get("pipeline_factory", "unknown")),
+        score=_score_rows(rows, n_boot, seed),
+        parse_methods=dict(Counter(r.parse_method for r in rows)),
+        baselines=baselines_for(task, [r.question for r in rows], [r.gold for r in rows], [r.options for r in rows],
+                                dataset=first.dataset, n_boot=n_boot, seed=seed),
+        retrieval=_retrieval(rows), costs=cost_summary([r.usage for r in rows], [r.timings_ms for r in rows],
+                                                           [r.batch_ms / r.batch_size if r.batch_ms is not None else None for r in rows]),
+        covered=covered, covered_ids_given=len(covered_ids) if covered_ids is not None else None, torn_tail=run.torn_tail,
+    )
+
+
+def compare_runs(runs: list[RunData], n_boot: int = DEFAULT_BOOT, seed: int = 0) -> list[Comparison]:
+    """Paired comparisons of every two runs on the same dataset, on the ids both answered."""
+    out: list[Comparison] = []
+    for a, b in itertools.combinations(runs, 2):
+        if not a.rows or not b.rows or a.rows[0].dataset != b.rows[0].dataset:
+            continue
+        by_a = {r.id: r for r in a.rows}
+        by_b = {r.id: r for r in b.rows}
+        common = sorted(set(by_a) & set(by_b))
+        if not common:
+            continue
+        result = paired_compare([by_a[i].correct for i in common], [by_b[i].correct for i in common], n_boot=n_boot, seed=seed)
+        out.append(Comparison(dataset=a.rows[0].dataset, config_a=a.rows[0].config, config_b=b.rows[0].config,
+                              only_in_a=len(set(by_a) - set(by_b)), only_in_b=len(set(by_b) - set(by_a)), result=result))
+    return out
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _short_commits(commits: str) -> str:
+    """'abc...+dirty,def...' -> 'abc123456789+dirty, def123456789' (rows may span commits after a resume)."""
+    return ", ".join(c[:12] + ("+dirty" if c.endswith("+dirty") else "") for c in commits.split(","))
+
+
+def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors: list[dict[str, Any]] | None = None,
+             report_commit: str = "unknown") -> str:
+    """The Markdown report: provenance, scores, baselines, retrieval/costs, comparisons, anchors."""
+    lines = [f"# Evaluation report", "", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} at git commit "
+             f"`{report_commit}`. Intervals are seeded bootstrap 95% intervals; unparseable answers count as wrong.", ""]
+    lines += ["## Runs", "", "| dataset | config | model | backend | settings fingerprint | data sha256 | git commit (run) | pipeline |",
+              "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        lines.append(f"| {s.dataset} | {s.config} | {s.model} | {s.backend} | `{s.fingerprint}` | `{s.data_sha256[:16]}` | "
+                     f"`{_short_commits(s.git_commit)}` | `{s.pipeline_factory}` |")
+    lines += ["", "## Scores", "", "| dataset | config | n | accuracy [95% CI] | macro-F1 [95% CI] | unparseable | covered rows: n, accuracy |",
+              "|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        cov = "n/a" if s.covered_ids_given is None else (f"{s.covered.n}, {s.covered.accuracy.fmt()}" if s.covered else "0")
+        lines.append(f"| {s.dataset} | {s.config} | {s.score.n} | {s.score.accuracy.fmt()} | {s.score.macro_f1.fmt()} | "
+                     f"{s.score.parse_failed} | {cov} |")
+    lines += ["", "## Baselines on the same rows", "", "| dataset | config (rows) | baseline | accuracy [95% CI] | what |", "|---|---|---|---|---|"]
+    shown: dict[tuple[str, int, str, str, str], list[str]] = {}
+    for s in summaries:  # identical baselines (same rows) are listed once, with every config they serve
+        for b in s.baselines:
+            shown.setdefault((s.dataset, s.score.n, b.name, b.accuracy.fmt(), b.description), []).append(s.config)
+    for (dataset, n, name, acc, description), configs in shown.items():
+        lines.append(f"| {dataset} | {', '.join(configs)} ({n}) | {name} | {acc} | {description} |")
+    lines += ["", "## Retrieval and costs per question", "",
+              "| dataset | config | context holds answer (n) | gold-PMID R@1/5/10 (n) | tokens mean | retrievals mean | LLM calls mean | latency ms mean |",
+              "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        r = s.retrieval
+        recall = "/".join(_pct(r.pmid_recall.get(str(k))) for k in RECALL_KS) if r.pmid_recall else "n/a"
+        lines.append(f"| {s.dataset} | {s.config} | {_pct(r.context_holds_answer)} ({r.context_holds_answer_n}) | {recall} ({r.pmid_recall_n}) | "
+                     f"{_num(s.costs.tokens_mean)} | {_num(s.costs.retrievals_mean, 2)} | {_num(s.costs.llm_calls_mean, 2)} | "
+                     f"{_num(s.costs.latency_ms_mean, 1)} |")
+    if comparisons:
+        lines += ["", "## Paired comparisons (B - A, same rows)", "",
+                  "| dataset | A | B | n | acc A | acc B | B - A [95% CI] | only A right | only B right | McNemar p | bootstrap p |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for c in comparisons:
+            r = c.result
+            lines.append(f"| {c.dataset} | {c.config_a} | {c.config_b} | {r.n} | {_pct(r.accuracy_a)} | {_pct(r.accuracy_b)} | "
+                         f"{r.difference.fmt()} | {r.only_a_correct} | {r.only_b_correct} | {r.mcnemar_p:.3g} | {r.bootstrap_p:.3g} |")
+    if anchors:
+        lines += ["", "## Published KG-RAG anchors rescored on the same rows", "",
+                  "| dataset | model | setting | rows matched | unparseable | accuracy [95% CI] |", "|---|---|---|---|---|---|"]
+        for a in anchors:
+            acc = Interval.model_validate(a["accuracy"]).fmt() if a.get("accuracy") else "n/a"
+            lines.append(f"| {a['dataset']} | {a['model']} | {a['setting']} | {a['matched']} | {a['parse_failed']} | {acc} |")
+    problems = [s for s in summaries if s.torn_tail]
+    if problems:
+        lines += ["", "Note: a torn last line was ignored in: " + ", ".join(s.path for s in problems)]
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(summaries: list[RunSummary], path: Path, anchors: list[dict[str, Any]] | None = None) -> Path:
+    """Accuracy with 95% intervals per configuration (one panel per dataset), baselines dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({s.dataset for s in summaries})
+    rows_per_panel = [len([s for s in summaries if s.dataset == d]) + len([a for a in anchors or [] if a["dataset"] == d])
+                      for d in datasets]
+    heights = [1.2 + 0.6 * max(3, n) for n in rows_per_panel]
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(8, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, dataset in zip(axes[:, 0], datasets):
+        runs = [s for s in summaries if s.dataset == dataset]
+        labels = [f"{s.config} ({s.model}, {s.backend}), n={s.score.n}" for s in runs]
+        values = [s.score.accuracy for s in runs]
+        kinds = ["run"] * len(runs)
+        for a in anchors or []:
+            if a["dataset"] == dataset and a.get("accuracy"):
+                labels.append(f"anchor: {a['model']} {a['setting']}, n={a['matched']}")
+                values.append(Interval.model_validate(a["accuracy"]))
+                kinds.append("anchor")
+        y = np.arange(len(labels))
+        for i, (v, kind) in enumerate(zip(values, kinds)):
+            ax.errorbar(100 * v.value, i, xerr=[[100 * (v.value - v.low)], [100 * (v.high - v.value)]], fmt="o" if kind == "run" else "s",
+                        color="tab:blue" if kind == "run" else "tab:gray", capsize=4)
+            ax.annotate(f"{100 * v.value:.1f}%", (100 * v.value, i), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+        seen: set[str] = set()
+        for j, b in enumerate(runs[0].baselines if runs else []):
+            if b.name in seen:
+                continue
+            seen.add(b.name)
+            ax.axvline(100 * b.accuracy.value, linestyle="--", color=colors[(j + 1) % len(colors)],
+                       label=f"{b.name} {100 * b.accuracy.value:.1f}%")
+        ax.set_yticks(y, labels)
+        ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.set_xlim(-1, 101)  # points at 0% or 100% stay visible
+        ax.set_xlabel("accuracy (%), 95% bootstrap interval")
+        ax.set_title(f"{dataset}; settings fingerprint(s) {', '.join(sorted({s.fingerprint for s in runs}))}", fontsize=9)
+        ax.invert_yaxis()  # runs on top, anchors below
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title=f"trivial baselines\non the rows of {runs[0].config}" if len({r.score.n for r in runs}) > 1 else "trivial baselines\non the same rows",
+                  title_fontsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_tokens(summaries: list[RunSummary], path: Path) -> Path:
+    """Mean tokens per question (x) against accuracy with its interval (y), one point per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = itertools.cycle("osD^vP*X")
+    colors = itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for dataset in sorted({s.dataset for s in summaries}):
+        marker, color = next(markers), next(colors)
+        points: dict[tuple[float, float, float, float], list[str]] = {}
+        for s in (s for s in summaries if s.dataset == dataset):
+            v = s.score.accuracy
+            points.setdefault((round(s.costs.tokens_mean, 3), v.value, v.low, v.high), []).append(s.config)
+        for (x, value, low, high), configs in points.items():
+            ax.errorbar(x, 100 * value, yerr=[[100 * (value - low)], [100 * (high - value)]], fmt=marker, color=color, capsize=4,
+                        label=f"{dataset}: {', '.join(configs)}")
+    ax.set_xlabel("mean tokens per question (prompt + completion)")
+    ax.set_ylabel("accuracy (%), 95% interval")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(left=0, right=max(1.0, max(s.costs.tokens_mean for s in summaries if s.costs.tokens_mean == s.costs.tokens_mean) * 1.35))
+    ax.set_title("Tokens versus accuracy; models: " + ", ".join(sorted({s.model for s in summaries})), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="dataset: configuration(s)", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+class ReportFiles(BaseModel):
+    json_path: Path
+    markdown_path: Path
+    accuracy_png: Path
+    tokens_png: Path
+
+
+def write_report(summaries: list[RunSummary], out_dir: Path | str, comparisons: list[Comparison] | None = None,
+                 anchors: list[dict[str, Any]] | None = None) -> ReportFiles:
+    """Write report.json, report.md, accuracy.png and tokens_vs_accuracy.png into ``out_dir``."""
+    if not summaries:
+        raise RunError("nothing to report: no run summaries")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    commit = git_commit()
+    comparisons = comparisons or []
+    payload = {"report_git_commit": commit, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "runs": [s.model_dump(mode="json") for s in summaries], "comparisons": [c.model_dump(mode="json") for c in comparisons],
+               "anchors": anchors or []}
+    files = ReportFiles(json_path=out / "report.json", markdown_path=out / "report.md", accuracy_png=out / "accuracy.png",
+                        tokens_png=out / "tokens_vs_accuracy.png")
+    files.json_path.write_text(json.dumps(payload, indent=2))
+    files.markdown_path.write_text(markdown(summaries, comparisons, anchors, commit))
+    plot_accuracy(summaries, files.accuracy_png, anchors)
+    plot_tokens(summaries, files.tokens_png)
+    return files
