@@ -16,6 +16,8 @@ import hashlib
 import importlib
 import json
 import os
+import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -96,36 +98,48 @@ def _slug(name: str) -> str:
 
 
 class _DiskCache:
-    """Append-only on-disk vector store: shards of (keys.json, vectors.npy)."""
+    """Append-only on-disk vector store: shards of (vectors .npy, keys .json), safe for concurrent writers.
+
+    Each shard has a unique name (time, pid, random), its vectors are written before its keys and
+    both land by atomic rename, so a reader sees a shard whole or not at all and two processes never
+    overwrite each other's shards. New shards written by other processes are picked up on a miss.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._index: dict[str, tuple[int, int]] | None = None
-        self._shards: dict[int, np.ndarray] = {}
+        self._index: dict[str, tuple[str, int]] = {}
+        self._seen: set[str] = set()
+        self._shards: dict[str, np.ndarray] = {}
 
-    def _load_index(self) -> dict[str, tuple[int, int]]:
-        if self._index is None:
-            self._index = {}
-            for keys_file in sorted(self.directory.glob("shard-*.json")):
-                shard = int(keys_file.stem.split("-")[1])
-                for row, key in enumerate(json.loads(keys_file.read_text())):
-                    self._index[key] = (shard, row)
-        return self._index
+    def _refresh(self) -> None:
+        for keys_file in sorted(self.directory.glob("shard-*.json")):
+            shard = keys_file.stem
+            if shard in self._seen:
+                continue
+            self._seen.add(shard)
+            for row, key in enumerate(json.loads(keys_file.read_text())):
+                self._index.setdefault(key, (shard, row))
 
-    def _shard(self, shard: int) -> np.ndarray:
+    def _shard(self, shard: str) -> np.ndarray:
         if shard not in self._shards:
-            self._shards[shard] = np.load(self.directory / f"shard-{shard:06d}.npy", mmap_mode="r")
+            self._shards[shard] = np.load(self.directory / f"{shard}.npy", mmap_mode="r")
         return self._shards[shard]
 
     def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
-        index = self._load_index()
-        return {k: np.asarray(self._shard(index[k][0])[index[k][1]]) for k in keys if k in index}
+        if any(k not in self._index for k in keys):
+            self._refresh()
+        return {k: np.asarray(self._shard(self._index[k][0])[self._index[k][1]]) for k in keys if k in self._index}
 
     def put_many(self, keys: list[str], vectors: np.ndarray) -> None:
-        index = self._load_index()
-        shard = max((s for s, _ in index.values()), default=-1) + 1
-        np.save(self.directory / f"shard-{shard:06d}.npy", vectors)
-        (self.directory / f"shard-{shard:06d}.json").write_text(json.dumps(keys))
+        shard = f"shard-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp_vectors = self.directory / f".{shard}.npy.tmp"
+        with tmp_vectors.open("wb") as handle:
+            np.save(handle, vectors)
+        tmp_vectors.rename(self.directory / f"{shard}.npy")
+        tmp_keys = self.directory / f".{shard}.json.tmp"
+        tmp_keys.write_text(json.dumps(keys))
+        tmp_keys.rename(self.directory / f"{shard}.json")
+        self._seen.add(shard)
         for row, key in enumerate(keys):
-            index[key] = (shard, row)
+            self._index.setdefault(key, (shard, row))

@@ -66,7 +66,8 @@ class EntityLinker:
         self._automaton = ahocorasick.Automaton()
         for key in entries:
             self._automaton.add_word(f" {key} ", key)
-        self._automaton.make_automaton()
+        if entries:
+            self._automaton.make_automaton()
         self._fallback_label = settings.link_labels[0] if settings.link_labels else None
         self._fallback_names: list[DictEntry] = []
         self._fallback_matrix: np.ndarray | None = None
@@ -78,6 +79,8 @@ class EntityLinker:
     # -- dictionary ----------------------------------------------------------------------------
     def _dictionary_matches(self, question: str) -> list[tuple[int, int, list[DictEntry], str]]:
         """(start, end, entries, surface) of the longest non-overlapping matches, in word offsets of the normalised text."""
+        if not self._entries:
+            return []
         norm = normalise(question)
         padded = f" {norm} "
         found = []
@@ -86,6 +89,8 @@ class EntityLinker:
             if key in GENERIC_WORDS:
                 continue
             entries = self._entries[key]
+            if all(e.label == "Gene" and e.method == "synonym" for e in entries) and len(entries) > 1:
+                continue  # a gene synonym shared by several genes ("EPP") names none of them
             if _is_word_symbol(key) and all(e.label == "Gene" for e in entries):
                 if not _written_as_symbol(question, key):
                     continue
@@ -102,7 +107,8 @@ class EntityLinker:
     def _rank(self, entry: DictEntry) -> tuple[int, int]:
         return (self.label_rank.get(entry.label, len(self.label_rank)), 0 if entry.method == "exact" else 1)
 
-    def link(self, questions: Sequence[str]) -> list[list[LinkedEntity]]:
+    def link(self, questions: Sequence[str], *, fallback: bool = True) -> list[list[LinkedEntity]]:
+        """Linked entities per text; ``fallback=False`` skips the embedding step (for generated sentences)."""
         results: list[list[LinkedEntity]] = []
         needs_fallback: list[int] = []
         for qi, question in enumerate(questions):
@@ -122,7 +128,7 @@ class EntityLinker:
             results.append(entities)
             if self._fallback_label and not any(e.label == self._fallback_label for e in entities):
                 needs_fallback.append(qi)
-        if needs_fallback and self.embedder is not None:
+        if fallback and needs_fallback and self.embedder is not None:
             self._embedding_fallback([questions[i] for i in needs_fallback], [results[i] for i in needs_fallback])
         return results
 

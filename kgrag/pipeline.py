@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from kgrag.context import Candidate, gather_kg
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
 from kgrag.evidence import EvidenceChecker, Verdict, split_sentences
-from kgrag.errors import KgragError, QuestionError
+from kgrag.errors import GraphStoreError, KgragError, QuestionError
 from kgrag.generators import Generator, open_generator
 from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
@@ -104,19 +105,17 @@ class Pipeline:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "Pipeline":
         settings = settings or load_settings()
+        store = None
+        if settings.retrieval_mode in ("kg", "kg+text") or settings.selection_mode != "llm":
+            store = _open_built_graph(settings)
         embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
                                                batch_size=settings.embedding_batch_size,
                                                cache_dir=settings.home / "embeddings")
-        store = None
-        if settings.retrieval_mode in ("kg", "kg+text") or settings.selection_mode != "llm":
-            from kgrag.graph import open_graph_store
-
-            store = open_graph_store(settings)
         text_index = None
         if settings.retrieval_mode in ("text", "kg+text"):
-            from kgrag.text_index import open_text_index
+            from kgrag.text_index import TextIndex
 
-            text_index = open_text_index(settings, embedder)
+            text_index = TextIndex.load(settings, embedder=embedder)
         gate, stats = None, None
         if settings.gate_mode == "gated":
             from quco.gate import Gate
@@ -320,7 +319,7 @@ class Pipeline:
             return out
         sentences = [split_sentences(texts[i]) for i in free]
         flat = [s for sents in sentences for s in sents]
-        linked_flat = self.linker.link(flat)
+        linked_flat = self.linker.link(flat, fallback=False)
         linked, cursor = [], 0
         for sents in sentences:
             linked.append(linked_flat[cursor:cursor + len(sents)])
@@ -332,6 +331,21 @@ class Pipeline:
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+
+def _open_built_graph(settings: Settings) -> GraphStore:
+    """The configured graph store, refusing a missing or empty graph with the command that builds it."""
+    from kgrag.graph import open_graph_store
+
+    if settings.graph_uri.startswith("ladybug://"):
+        path = settings.graph_uri[len("ladybug://"):]
+        if not Path(path).exists():
+            raise GraphStoreError(f"no graph at {path} (KGRAG_GRAPH_URI); build it with `kgrag build-graph`")
+    store = open_graph_store(settings)
+    if store.schema().total_nodes == 0:
+        store.close()
+        raise GraphStoreError(f"the graph at {settings.graph_uri} is empty; build it with `kgrag build-graph`")
+    return store
 
 
 def _optional_stats(settings: Settings) -> Any | None:

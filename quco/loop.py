@@ -59,7 +59,7 @@ def dynamic_generate(pipeline: "Pipeline", qs: Sequence[Question], evidence: Seq
             usages[j].prompt_tokens += g.prompt_tokens
             usages[j].completion_tokens += g.completion_tokens
         sentences = [g.text for g in gens]
-        linked = pipeline.linker.link(sentences) if pipeline.linker else [[] for _ in sentences]
+        linked = pipeline.linker.link(sentences, fallback=False) if pipeline.linker else [[] for _ in sentences]
         pairs = [sentence_pairs(entities[j], ents) for j, ents in zip(active, linked)]
         checks = gate.check_sentences(pairs)
         flagged = [k for k, check in enumerate(checks) if check.decision.retrieve]
