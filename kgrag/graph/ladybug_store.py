@@ -1,0 +1,450 @@
+"""The embedded graph store: LadybugDB (the maintained fork of Kuzu), in-process, no server.
+
+Schema (declared, fixed)::
+
+    Node(id STRING PRIMARY KEY, label STRING, name STRING, keys STRING[], synonyms STRING[],
+         xrefs STRING[], sources STRING[], props STRING)
+    Edge(FROM Node TO Node, type STRING, sources STRING[], props STRING)
+
+One relationship table holds every edge type (``type`` is a property, filtered with a parameter);
+``props`` is the JSON of ``properties``; ``keys`` the normalised name and synonyms.
+
+Loading into an empty table (a fresh build) streams every batch of the call into one temporary CSV
+and writes it with one ``COPY FROM`` (LadybugDB's bulk path: COPY into an empty relationship table
+is several times faster than into a filled one); ids or edges repeated across batches are applied
+after the COPY as updates. Loading into a filled table goes batch by batch: each batch is
+de-duplicated in Python, looked up in one query, and split into new rows (``UNWIND ... CREATE``, or
+COPY from ``node_copy_threshold`` / ``edge_copy_threshold`` rows up) and existing ones. An existing
+node is replaced by the new record; a duplicate edge (same source, type, target) is merged into the
+existing one: sources united, properties updated (new values win). Unchanged rows are not
+rewritten; edges whose endpoint is missing are not written.
+
+Example::
+
+    from kgrag.graph.ladybug_store import LadybugGraphStore
+    from kgrag.graph.schema import NodeRecord
+    store = LadybugGraphStore("/tmp/graph.lbug")
+    store.load_nodes([NodeRecord(id="DOID:8893", label="Disease", name="psoriasis")])
+    store.find_by_name(["Psoriasis"])["Psoriasis"][0].id   # 'DOID:8893'
+    store.close()
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import ladybug
+
+from kgrag.errors import GraphStoreError
+from kgrag.graph.rows import (
+    NODE_FIELDS,
+    check_edge_types,
+    check_labels,
+    chunks,
+    dedupe_nodes,
+    dedupe_views,
+    edge_row,
+    edge_view,
+    in_order,
+    merge_edges,
+    merged_row,
+    node_from_row,
+    node_row,
+    normalise_keys,
+    unique,
+)
+from kgrag.graph.schema import EdgeRecord, EdgeView, GraphSchema, NodeRecord
+
+URI_PREFIX = "ladybug://"
+_SEP = "\x1f"  # unit separator: joins list elements in the CSV files COPY reads
+_N = ", ".join(f"n.{field}" for field in NODE_FIELDS)
+_STORED_FIELDS = ("label", "name", "keys", "synonyms", "xrefs", "sources", "props")
+_STORED = ", ".join(f"n.{field}" for field in _STORED_FIELDS)
+
+_NODE_DDL = (
+    "CREATE NODE TABLE IF NOT EXISTS Node(id STRING PRIMARY KEY, label STRING, name STRING, "
+    "keys STRING[], synonyms STRING[], xrefs STRING[], sources STRING[], props STRING)"
+)
+_EDGE_DDL = "CREATE REL TABLE IF NOT EXISTS Edge(FROM Node TO Node, type STRING, sources STRING[], props STRING)"
+
+
+def path_from_uri(uri: str) -> Path:
+    """``ladybug:///abs/path/graph.lbug`` -> ``Path('/abs/path/graph.lbug')``."""
+    if not uri.startswith(URI_PREFIX):
+        raise GraphStoreError(f"graph URI {uri!r} is not a ladybug:// URI (e.g. ladybug:///data/graph.lbug)")
+    path = uri[len(URI_PREFIX) :]
+    if not path.startswith("/"):
+        raise GraphStoreError(f"graph URI {uri!r}: the path must be absolute (ladybug:///abs/path/graph.lbug)")
+    return Path(path)
+
+
+def _csv_list(values: Sequence[str], what: str) -> str:
+    """A list as one CSV field, elements joined by U+001F (stored lists hold no empty strings)."""
+    for value in values:
+        if _SEP in value:
+            raise ValueError(f"{what}: list value {value!r} contains the control character U+001F")
+    return _SEP.join(values)
+
+
+def _list_column(column: str) -> str:
+    """The expression turning a :func:`_csv_list` field back into a STRING[] (an empty field is NULL).
+
+    Plain ``string_split``: a ``list_transform`` lambda here made the COPY of the public graph's
+    117k nodes fail now and then with "buffer pool is full".
+    """
+    return f"CASE WHEN {column} IS NULL THEN CAST([] AS STRING[]) ELSE string_split({column}, '{_SEP}') END"
+
+
+_NODE_LISTS = ("keys", "synonyms", "xrefs", "sources")
+# Table -> (CSV columns, all read as STRING; the expressions COPY stores, in table column order).
+_COPY_COLUMNS = {
+    "Node": (
+        ("id", "label", "name", *_NODE_LISTS, "props"),
+        ", ".join(["id", "label", "name", *(_list_column(f) for f in _NODE_LISTS), "props"]),
+    ),
+    "Edge": (("s", "t", "type", "sources", "props"), f"s, t, type, {_list_column('sources')}, props"),
+}
+
+
+def _node_csv(row: dict[str, Any]) -> list[str]:
+    lists = [_csv_list(row[f], f"node {row['id']!r} {f}") for f in _NODE_LISTS]
+    return [row["id"], row["label"], row["name"], *lists, row["props"]]
+
+
+def _edge_csv(row: dict[str, Any]) -> list[str]:
+    sources = _csv_list(row["sources"], f"edge {row['s']}|{row['type']}|{row['t']}")
+    return [row["s"], row["t"], row["type"], sources, row["props"]]
+
+
+class _CsvRows:
+    """Rows written to a COPY file, counted."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+        self.count = 0
+
+    def add(self, row: list[str]) -> None:
+        self._writer.writerow(row)
+        self.count += 1
+
+
+class LadybugGraphStore:
+    """GraphStore on an embedded LadybugDB database file (plus its ``.wal``).
+
+    Example::
+
+        store = LadybugGraphStore("/tmp/g.lbug")
+        store.schema().total_nodes
+    """
+
+    backend = "ladybug"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        node_copy_threshold: int = 1000,
+        edge_copy_threshold: int = 20_000,
+        buffer_pool_bytes: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.node_copy_threshold = node_copy_threshold
+        self.edge_copy_threshold = edge_copy_threshold
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # buffer_pool_bytes: None keeps LadybugDB's default (a share of physical memory).
+            self._db = ladybug.Database(str(self.path), buffer_pool_size=buffer_pool_bytes or 0)
+            self._conn = ladybug.Connection(self._db)
+        except (RuntimeError, OSError) as exc:
+            raise GraphStoreError(f"cannot open LadybugDB database at {self.path}: {exc}") from exc
+        self.create_schema()
+
+    @classmethod
+    def from_uri(cls, uri: str) -> "LadybugGraphStore":
+        return cls(path_from_uri(uri))
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _run(self, query: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
+        try:
+            result = self._conn.execute(query, parameters or {})
+            rows = result.get_all()
+            result.close()
+            return rows
+        except RuntimeError as exc:
+            raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _copy_csv(self, table: str) -> Iterator["_CsvRows"]:
+        """Collect rows in a temporary CSV file; on leaving, COPY them into ``table`` (if any)."""
+        with tempfile.TemporaryDirectory(prefix="kgrag-copy-") as tmp:
+            path = Path(tmp) / f"{table}.csv"
+            if "'" in str(path):
+                raise GraphStoreError(f"temporary directory {tmp!r} contains a quote; set TMPDIR elsewhere")
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                rows = _CsvRows(csv.writer(handle))
+                yield rows
+            if rows.count:
+                header, select = _COPY_COLUMNS[table]
+                columns = ", ".join(f"{name} STRING" for name in header)
+                self._run(
+                    f"COPY {table} FROM (LOAD WITH HEADERS ({columns}) FROM '{path.as_posix()}' "
+                    f"(header=false, parallel=false, auto_detect=false) RETURN {select})"
+                )
+
+    # --- schema ---------------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        self._run(_NODE_DDL)
+        self._run(_EDGE_DDL)
+
+    def clear(self) -> None:
+        self._run("DROP TABLE IF EXISTS Edge")
+        self._run("DROP TABLE IF EXISTS Node")
+        self.create_schema()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()
+
+    def __enter__(self) -> "LadybugGraphStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def _count(self, query: str) -> int:
+        return int(self._run(query)[0][0])
+
+    def load_nodes(self, nodes: Iterable[NodeRecord], batch_size: int = 5000) -> int:
+        if self._count("MATCH (n:Node) RETURN count(*)") == 0:
+            return self._bulk_nodes(nodes, batch_size)
+        written = 0
+        for batch in chunks(nodes, batch_size):
+            rows = [node_row(node) for node in dedupe_nodes(batch)]
+            self._write_nodes(rows)
+            written += len(rows)
+        return written
+
+    def _bulk_nodes(self, nodes: Iterable[NodeRecord], batch_size: int) -> int:
+        """Into an empty table: stream every batch into one CSV, then one COPY (repeats applied after)."""
+        written, seen, late = 0, set(), {}
+        with self._copy_csv("Node") as csv_rows:
+            for batch in chunks(nodes, batch_size):
+                rows = [node_row(node) for node in dedupe_nodes(batch)]
+                for row in rows:
+                    if row["id"] in seen:
+                        late.pop(row["id"], None)
+                        late[row["id"]] = row
+                    else:
+                        seen.add(row["id"])
+                        csv_rows.add(_node_csv(row))
+                written += len(rows)
+        if late:
+            self._write_nodes(list(late.values()))
+        return written
+
+    def _write_nodes(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the stored rows that changed, create the new ones."""
+        found = self._run(f"UNWIND $ids AS x MATCH (n:Node {{id: x}}) RETURN n.id, {_STORED}", {"ids": [r["id"] for r in rows]})
+        stored = {row[0]: list(row[1:]) for row in found}
+        changed = [r for r in rows if r["id"] in stored and [r[f] for f in _STORED_FIELDS] != stored[r["id"]]]
+        new = [r for r in rows if r["id"] not in stored]
+        if changed:
+            self._run(
+                "UNWIND $rows AS row MATCH (n:Node {id: row.id}) SET n.label = row.label, n.name = row.name, "
+                "n.keys = row.keys, n.synonyms = row.synonyms, n.xrefs = row.xrefs, "
+                "n.sources = row.sources, n.props = row.props",
+                {"rows": changed},
+            )
+        if len(new) >= self.node_copy_threshold:
+            with self._copy_csv("Node") as csv_rows:
+                for row in new:
+                    csv_rows.add(_node_csv(row))
+        elif new:
+            self._run(
+                "UNWIND $rows AS row CREATE (n:Node {id: row.id, label: row.label, name: row.name, "
+                "keys: row.keys, synonyms: row.synonyms, xrefs: row.xrefs, sources: row.sources, props: row.props})",
+                {"rows": new},
+            )
+
+    def load_edges(self, edges: Iterable[EdgeRecord], batch_size: int = 5000) -> int:
+        if self._count("MATCH ()-[r:Edge]->() RETURN count(*)") == 0:
+            return self._bulk_edges(edges, batch_size)
+        written = 0
+        for batch in chunks(edges, batch_size):
+            kept = self._with_endpoints(merge_edges(batch).values())
+            self._write_edges(kept)
+            written += len(kept)
+        return written
+
+    def _with_endpoints(self, edges: Iterable[EdgeRecord]) -> list[EdgeRecord]:
+        """The edges whose two endpoints are stored (one lookup query for the batch)."""
+        edges = list(edges)
+        ids = unique([i for e in edges for i in (e.source_id, e.target_id)])
+        present = {r[0] for r in self._run("UNWIND $ids AS x MATCH (n:Node {id: x}) RETURN n.id", {"ids": ids})}
+        return [e for e in edges if e.source_id in present and e.target_id in present]
+
+    def _bulk_edges(self, edges: Iterable[EdgeRecord], batch_size: int) -> int:
+        """Into an empty table: stream every batch into one CSV, then one COPY (repeats merged after)."""
+        written, seen, late = 0, set(), []
+        with self._copy_csv("Edge") as csv_rows:
+            for batch in chunks(edges, batch_size):
+                kept = self._with_endpoints(merge_edges(batch).values())
+                for edge in kept:
+                    if edge.key in seen:
+                        late.append(edge)
+                    else:
+                        seen.add(edge.key)
+                        csv_rows.add(_edge_csv(edge_row(edge)))
+                written += len(kept)
+        if late:
+            self._write_edges(list(merge_edges(late).values()))
+        return written
+
+    def _write_edges(self, kept: list[EdgeRecord]) -> None:
+        """Merge into the stored edges that exist, create the others (endpoints already checked)."""
+        if not kept:
+            return
+        found = self._run(
+            "UNWIND $rows AS row MATCH (a:Node {id: row.s}) MATCH (b:Node {id: row.t}) "
+            "MATCH (a)-[r:Edge]->(b) WHERE r.type = row.type RETURN row.s, row.type, row.t, r.sources, r.props",
+            {"rows": [{"s": e.source_id, "t": e.target_id, "type": e.type} for e in kept]},
+        )
+        old = {f"{s}|{t}|{o}": (sources, props) for s, t, o, sources, props in found}
+        updates = [
+            row
+            for e in kept
+            if e.key in old
+            if (row := merged_row(e, *old[e.key]))["sources"] != old[e.key][0] or row["props"] != old[e.key][1]
+        ]
+        new = [edge_row(e) for e in kept if e.key not in old]
+        if updates:
+            self._run(
+                "UNWIND $rows AS row MATCH (a:Node {id: row.s}) MATCH (b:Node {id: row.t}) "
+                "MATCH (a)-[r:Edge]->(b) WHERE r.type = row.type SET r.sources = row.sources, r.props = row.props",
+                {"rows": updates},
+            )
+        if len(new) >= self.edge_copy_threshold:
+            with self._copy_csv("Edge") as csv_rows:
+                for row in new:
+                    csv_rows.add(_edge_csv(row))
+        elif new:
+            self._run(
+                "UNWIND $rows AS row MATCH (a:Node {id: row.s}) MATCH (b:Node {id: row.t}) "
+                "CREATE (a)-[:Edge {type: row.type, sources: row.sources, props: row.props}]->(b)",
+                {"rows": new},
+            )
+
+    # --- lookups --------------------------------------------------------------------------------
+
+    def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]:
+        wanted = unique(list(ids))
+        rows = self._run(f"UNWIND $ids AS x MATCH (n:Node {{id: x}}) RETURN {_N}", {"ids": wanted})
+        return in_order(wanted, [node_from_row(row) for row in rows])
+
+    def find_by_name(self, keys: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, list[NodeRecord]]:
+        wanted = normalise_keys(keys)
+        label_filter = check_labels(labels)
+        # One scan of the key lists (measured faster than UNWIND $keys with a scan per key).
+        query = "MATCH (n:Node) UNWIND n.keys AS key WITH n, key WHERE list_contains($keys, key)"
+        params: dict[str, Any] = {"keys": unique([k for k in wanted.values() if k])}
+        if label_filter is not None:
+            query += " AND list_contains($labels, n.label)"
+            params["labels"] = label_filter
+        found: dict[str, list[NodeRecord]] = {}
+        if params["keys"] and label_filter != []:
+            for key, *node in self._run(f"{query} RETURN key, {_N}", params):
+                found.setdefault(key, []).append(node_from_row(node))
+        return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
+
+    def iter_names(self, labels: Sequence[str] | None = None) -> Iterator[tuple[str, str, str, list[str]]]:
+        label_filter = check_labels(labels)
+        query, params = "MATCH (n:Node) RETURN n.id, n.label, n.name, n.synonyms", {}
+        if label_filter is not None:
+            query = "MATCH (n:Node) WHERE list_contains($labels, n.label) RETURN n.id, n.label, n.name, n.synonyms"
+            params = {"labels": label_filter}
+        try:
+            result = self._conn.execute(query, params)
+            while result.has_next():
+                node_id, label, name, synonyms = result.get_next()
+                yield node_id, label, name, list(synonyms or [])
+            result.close()
+        except RuntimeError as exc:
+            raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
+
+    def neighbourhood(
+        self,
+        node_ids: Sequence[str],
+        edge_types: Sequence[str] | None = None,
+        limit_per_node: int | None = None,
+    ) -> list[EdgeView]:
+        types = check_edge_types(edge_types)
+        if limit_per_node is not None and limit_per_node < 0:
+            raise ValueError(f"limit_per_node must be >= 0, got {limit_per_node}")
+        seeds = unique(list(node_ids))
+        if not seeds or types == [] or limit_per_node == 0:
+            return []
+        # Several seeds: a vectorised scan of the id column feeds a semi-mask to the relationship
+        # scan (measured faster than UNWIND + primary-key lookup, which the planner turns into a
+        # hash join over a full relationship scan). One seed: a primary-key lookup is faster still.
+        if len(seeds) == 1:
+            seed, conditions = "(s:Node {id: $id})", []
+        else:
+            seed, conditions = "(s:Node)", ["list_contains($ids, s.id)"]
+        if types is not None:
+            conditions.append("list_contains($types, r.type)")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        edges = "es[0..$limit]" if limit_per_node is not None else "es"
+        query = (
+            f"MATCH {seed}-[r:Edge]-(o:Node){where} "
+            "WITH s, collect({r: r, oid: o.id, olabel: o.label, oname: o.name}) AS es "
+            f"RETURN id(s), s.id, s.label, s.name, {edges}"
+        )
+        params: dict[str, Any] = {"id": seeds[0]} if len(seeds) == 1 else {"ids": seeds}
+        if types is not None:
+            params["types"] = types
+        if limit_per_node is not None:
+            params["limit"] = limit_per_node
+        per_seed: dict[str, list[EdgeView]] = {}
+        for internal, sid, slabel, sname, items in self._run(query, params):
+            seed = (sid, slabel, sname)
+            views = per_seed.setdefault(sid, [])
+            for it in items:
+                rel, other = it["r"], (it["oid"], it["olabel"], it["oname"])
+                # An undirected match binds r both ways; its stored source tells the true direction.
+                source, target = (seed, other) if rel["_SRC"] == internal else (other, seed)
+                views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
+        return dedupe_views(v for seed in seeds for v in per_seed.get(seed, []))
+
+    def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
+        a, b = unique(list(ids_a)), unique(list(ids_b))
+        if not a or not b:
+            return []
+        rows = self._run(
+            "MATCH (x:Node)-[r:Edge]-(y:Node) WHERE list_contains($a, x.id) AND list_contains($b, y.id) "
+            "RETURN id(x), r, x.id, x.label, x.name, y.id, y.label, y.name",
+            {"a": a, "b": b},
+        )
+        views = []
+        for internal, rel, xi, xl, xn, yi, yl, yn in rows:
+            x, y = (xi, xl, xn), (yi, yl, yn)
+            source, target = (x, y) if rel["_SRC"] == internal else (y, x)
+            views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
+        return dedupe_views(views)
+
+    def schema(self) -> GraphSchema:
+        nodes = self._run("MATCH (n:Node) RETURN n.label, count(*)")
+        edges = self._run("MATCH ()-[r:Edge]->() RETURN r.type, count(*)")
+        return GraphSchema(
+            backend=self.backend,
+            node_counts={label: int(count) for label, count in sorted(nodes)},
+            edge_counts={edge_type: int(count) for edge_type, count in sorted(edges)},
+        )

@@ -1,0 +1,346 @@
+"""The server graph store: Neo4j (or any Bolt server speaking Neo4j 5 Cypher) through the official driver.
+
+Model: every node has the common label ``:Entity`` (unique ``id``, the lookup path) plus its schema
+label (``:Disease``, ``:Gene``, ...); properties ``id, label, name, keys, synonyms, xrefs, sources,
+props`` where ``props`` is the JSON of ``properties`` and ``keys`` the normalised name and synonyms.
+A relationship's type is the edge type; it carries ``sources`` and ``props``.
+
+Writes are batched ``UNWIND $rows`` in one transaction per batch; labels and relationship types
+are schema identifiers (validated, grouped in Python) and the only text put into a query;
+everything else is a parameter. Loading a node id again replaces its fields; a duplicate edge
+(same source, type, target) is merged: sources united, properties updated (new values win). Edges
+whose endpoint is missing are not written. Queries return properties and scalars, never node
+objects, and keep to the Cypher that Neo4j 5 and ArcadeDB share. Reloading a node with another
+label relabels it on Neo4j; ArcadeDB cannot change an existing vertex's labels (GraphStoreError).
+
+Example::
+
+    from pydantic import SecretStr
+    from kgrag.graph.neo4j_store import Neo4jGraphStore
+    store = Neo4jGraphStore("bolt://127.0.0.1:7687", user="neo4j", password=SecretStr("..."))
+    store.schema().edge_counts
+    store.close()
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from neo4j import GraphDatabase, ManagedTransaction
+from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
+from pydantic import SecretStr
+
+from kgrag.errors import GraphStoreError
+from kgrag.graph.rows import (
+    NODE_FIELDS,
+    check_edge_types,
+    check_labels,
+    chunks,
+    dedupe_nodes,
+    dedupe_views,
+    edge_row,
+    edge_view,
+    in_order,
+    merge_edges,
+    merged_row,
+    node_from_row,
+    node_row,
+    normalise_keys,
+    unique,
+)
+from kgrag.graph.schema import EdgeRecord, EdgeView, GraphSchema, NodeRecord, check_identifier
+
+ENTITY = "Entity"
+_N = ", ".join(f"n.{field}" for field in NODE_FIELDS)
+SCHEMA_STATEMENTS = (
+    f"CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:{ENTITY}) REQUIRE n.id IS UNIQUE",
+    f"CREATE INDEX entity_label IF NOT EXISTS FOR (n:{ENTITY}) ON (n.label)",
+)
+T = TypeVar("T")
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without any user:password part."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class Neo4jGraphStore:
+    """GraphStore over Bolt (Neo4j 5, Aura, or a Bolt-speaking server such as ArcadeDB).
+
+    Example::
+
+        store = Neo4jGraphStore("neo4j://localhost:7687", user="neo4j", password=SecretStr("pw"), database="neo4j")
+        store.neighbourhood(["DOID:8893"], edge_types=["ASSOCIATES_DaG"], limit_per_node=100)
+
+    ``schema_warnings`` lists the DDL statements the server refused (ArcadeDB lacks some).
+    """
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        user: str = "neo4j",
+        password: SecretStr | str = "neo4j",
+        database: str | None = None,
+        connection_timeout_s: float = 10.0,
+    ) -> None:
+        self.uri = redact_uri(uri)
+        self.database = database
+        self.schema_warnings: list[str] = []
+        secret = password if isinstance(password, SecretStr) else SecretStr(password)
+        self._secret = secret.get_secret_value()
+        self._hidden = [text for text in (self._secret, urlsplit(uri).password) if text]
+        try:
+            self._driver = GraphDatabase.driver(
+                uri,
+                auth=(user, self._secret),
+                connection_timeout=connection_timeout_s,
+                max_transaction_retry_time=connection_timeout_s,
+            )
+            self._driver.verify_connectivity()
+        except (Neo4jError, DriverError, ValueError, OSError) as exc:
+            driver = getattr(self, "_driver", None)
+            if driver is not None:
+                driver.close()
+            raise self._error("cannot connect", exc) from None
+        self.create_schema()
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _error(self, what: str, exc: BaseException) -> GraphStoreError:
+        message = str(getattr(exc, "message", None) or exc)
+        for text in self._hidden:
+            message = message.replace(text, "***")
+        return GraphStoreError(f"{what} at {self.uri} ({type(exc).__name__}): {message}")
+
+    def _read(self, query: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
+        try:
+            records, _, _ = self._driver.execute_query(query, parameters or {}, database_=self.database, routing_="r")
+        except (Neo4jError, DriverError) as exc:
+            raise self._error("query failed", exc) from None
+        return [record.values() for record in records]
+
+    def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
+        try:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(work)
+        except (Neo4jError, DriverError) as exc:
+            raise self._error("write failed", exc) from None
+
+    # --- schema ---------------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        for statement in SCHEMA_STATEMENTS:
+            try:
+                self._driver.execute_query(statement, database_=self.database)
+            except ClientError as exc:
+                if isinstance(exc, AuthError):
+                    raise self._error("schema creation failed", exc) from None
+                # A server without this DDL (ArcadeDB lacks some): record it and go on.
+                self.schema_warnings.append(f"{statement}: {exc.code}")
+            except (Neo4jError, DriverError) as exc:
+                raise self._error("schema creation failed", exc) from None
+
+    def clear(self) -> None:
+        def work(tx: ManagedTransaction) -> int:
+            return tx.run(f"MATCH (n:{ENTITY}) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*)").single(strict=True)[0]
+
+        while self._write(work):
+            pass
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> "Neo4jGraphStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def _count(self, query: str) -> int:
+        return int(self._read(query)[0][0])
+
+    def load_nodes(self, nodes: Iterable[NodeRecord], batch_size: int = 5000) -> int:
+        written = 0
+        # Into an empty graph, only ids of earlier batches of this call can exist already.
+        seen: set[str] | None = set() if self._count(f"MATCH (n:{ENTITY}) RETURN count(n)") == 0 else None
+        for batch in chunks(nodes, batch_size):
+            rows = [node_row(node) for node in dedupe_nodes(batch)]
+            ask = [r["id"] for r in rows if seen is None or r["id"] in seen]
+            self._write(lambda tx, rows=rows, ask=ask: self._write_nodes(tx, rows, ask))
+            if seen is not None:
+                seen.update(r["id"] for r in rows)
+            written += len(rows)
+        return written
+
+    @staticmethod
+    def _write_nodes(tx: ManagedTransaction, rows: list[dict[str, Any]], ask: list[str]) -> None:
+        existing: dict[str, str] = {}
+        if ask:
+            found = tx.run(f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN n.id, n.label", ids=ask)
+            existing = {node_id: label for node_id, label in (record.values() for record in found)}
+        old = [r for r in rows if r["id"] in existing]
+        if old:
+            tx.run(
+                f"UNWIND $rows AS row MATCH (n:{ENTITY} {{id: row.id}}) SET n.label = row.label, n.name = row.name, "
+                "n.keys = row.keys, n.synonyms = row.synonyms, n.xrefs = row.xrefs, n.sources = row.sources, "
+                "n.props = row.props",
+                rows=old,
+            ).consume()
+        relabel: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for r in old:
+            if existing[r["id"]] != r["label"]:
+                relabel[(existing[r["id"]], r["label"])].append(r["id"])
+        for (before, after), ids in relabel.items():
+            check_identifier("label", before)
+            tx.run(f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) REMOVE n:{before} SET n:{after}", ids=ids).consume()
+        by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            if r["id"] not in existing:
+                by_label[r["label"]].append(r)
+        for label, new in by_label.items():
+            check_identifier("label", label)
+            tx.run(
+                f"UNWIND $rows AS row CREATE (n:{ENTITY}:{label} {{id: row.id, label: row.label, name: row.name, "
+                "keys: row.keys, synonyms: row.synonyms, xrefs: row.xrefs, sources: row.sources, props: row.props})",
+                rows=new,
+            ).consume()
+
+    def load_edges(self, edges: Iterable[EdgeRecord], batch_size: int = 5000) -> int:
+        written = 0
+        # Into a graph without edges, only edges of earlier batches of this call can exist already.
+        seen: set[str] | None = set() if self._count(f"MATCH (:{ENTITY})-[r]->(:{ENTITY}) RETURN count(r)") == 0 else None
+        for batch in chunks(edges, batch_size):
+            merged = list(merge_edges(batch).values())
+            ask = [e for e in merged if seen is None or e.key in seen]
+            written += self._write(lambda tx, merged=merged, ask=ask: self._write_edges(tx, merged, ask))
+            if seen is not None:
+                seen.update(e.key for e in merged)
+        return written
+
+    @staticmethod
+    def _write_edges(tx: ManagedTransaction, edges: list[EdgeRecord], ask: list[EdgeRecord]) -> int:
+        old: dict[str, tuple[list[str], str]] = {}
+        if ask:
+            found = tx.run(
+                f"UNWIND $rows AS row MATCH (a:{ENTITY} {{id: row.s}})-[r]->(b:{ENTITY} {{id: row.t}}) "
+                "WHERE type(r) = row.type RETURN row.s, row.type, row.t, r.sources, r.props",
+                rows=[{"s": e.source_id, "t": e.target_id, "type": e.type} for e in ask],
+            )
+            old = {f"{s}|{t}|{o}": (sources, props) for s, t, o, sources, props in (rec.values() for rec in found)}
+        by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for e in edges:
+            by_type[e.type].append(merged_row(e, *old[e.key]) if e.key in old else edge_row(e))
+        written = 0
+        for edge_type, rows in by_type.items():
+            check_identifier("edge type", edge_type)
+            result = tx.run(
+                f"UNWIND $rows AS row MATCH (a:{ENTITY} {{id: row.s}}) MATCH (b:{ENTITY} {{id: row.t}}) "
+                f"MERGE (a)-[r:{edge_type}]->(b) SET r.sources = row.sources, r.props = row.props RETURN count(r)",
+                rows=rows,
+            )
+            written += int(result.single(strict=True)[0])
+        return written
+
+    # --- lookups --------------------------------------------------------------------------------
+
+    def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]:
+        wanted = unique(list(ids))
+        rows = self._read(f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN {_N}", {"ids": wanted})
+        return in_order(wanted, [node_from_row(row) for row in rows])
+
+    def find_by_name(self, keys: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, list[NodeRecord]]:
+        wanted = normalise_keys(keys)
+        label_filter = check_labels(labels)
+        # One scan for all keys (measured faster on ArcadeDB than UNWIND $keys with a scan per key).
+        query = f"MATCH (n:{ENTITY}) WHERE any(k IN n.keys WHERE k IN $keys)"
+        params: dict[str, Any] = {"keys": unique([k for k in wanted.values() if k])}
+        if label_filter is not None:
+            query += " AND n.label IN $labels"
+            params["labels"] = label_filter
+        found: dict[str, list[NodeRecord]] = {}
+        if params["keys"] and label_filter != []:
+            wanted_keys = set(params["keys"])
+            for node_keys, *node in self._read(f"{query} RETURN n.keys, {_N}", params):
+                record = node_from_row(node)
+                for key in wanted_keys.intersection(node_keys or []):
+                    found.setdefault(key, []).append(record)
+        return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
+
+    def iter_names(self, labels: Sequence[str] | None = None) -> Iterator[tuple[str, str, str, list[str]]]:
+        label_filter = check_labels(labels)
+        where = " WHERE n.label IN $labels" if label_filter is not None else ""
+        params = {"labels": label_filter} if label_filter is not None else {}
+        try:
+            with self._driver.session(database=self.database, default_access_mode="READ") as session:
+                result = session.run(f"MATCH (n:{ENTITY}){where} RETURN n.id, n.label, n.name, n.synonyms", params)
+                for node_id, label, name, synonyms in result:
+                    yield node_id, label, name, list(synonyms or [])
+        except (Neo4jError, DriverError) as exc:
+            raise self._error("query failed", exc) from None
+
+    def neighbourhood(
+        self,
+        node_ids: Sequence[str],
+        edge_types: Sequence[str] | None = None,
+        limit_per_node: int | None = None,
+    ) -> list[EdgeView]:
+        types = check_edge_types(edge_types)
+        if limit_per_node is not None and limit_per_node < 0:
+            raise ValueError(f"limit_per_node must be >= 0, got {limit_per_node}")
+        seeds = unique(list(node_ids))
+        if not seeds or types == [] or limit_per_node == 0:
+            return []
+        where = " WHERE type(r) IN $types" if types is not None else ""
+        edges = "es[0..$limit]" if limit_per_node is not None else "es"
+        query = (
+            f"UNWIND $ids AS sid MATCH (s:{ENTITY} {{id: sid}})-[r]-(o:{ENTITY}){where} "
+            "WITH s, collect({oid: o.id, olabel: o.label, oname: o.name, type: type(r), out: startNode(r) = s, "
+            f"sources: r.sources, props: r.props}}) AS es RETURN s.id, s.label, s.name, {edges}"
+        )
+        params: dict[str, Any] = {"ids": seeds}
+        if types is not None:
+            params["types"] = types
+        if limit_per_node is not None:
+            params["limit"] = limit_per_node
+        per_seed: dict[str, list[EdgeView]] = {seed: [] for seed in seeds}
+        for sid, slabel, sname, items in self._read(query, params):
+            seed = (sid, slabel, sname)
+            for it in items:
+                other = (it["oid"], it["olabel"], it["oname"])
+                source, target = (seed, other) if it["out"] else (other, seed)
+                per_seed[sid].append(edge_view(source, it["type"], target, it["sources"], it["props"]))
+        return dedupe_views(v for seed in seeds for v in per_seed[seed])
+
+    def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
+        a, b = unique(list(ids_a)), unique(list(ids_b))
+        if not a or not b:
+            return []
+        query = (
+            f"UNWIND $a AS aid MATCH (x:{ENTITY} {{id: aid}})-[r]-(y:{ENTITY}) WHERE y.id IN $b "
+            "WITH startNode(r) = x AS out, x, y, r "
+            "RETURN out, x.id, x.label, x.name, type(r), y.id, y.label, y.name, r.sources, r.props"
+        )
+        views = []
+        for out, xi, xl, xn, t, yi, yl, yn, sources, props in self._read(query, {"a": a, "b": b}):
+            x, y = (xi, xl, xn), (yi, yl, yn)
+            views.append(edge_view(x, t, y, sources, props) if out else edge_view(y, t, x, sources, props))
+        return dedupe_views(views)
+
+    def schema(self) -> GraphSchema:
+        nodes = self._read(f"MATCH (n:{ENTITY}) RETURN n.label, count(*)")
+        edges = self._read(f"MATCH (:{ENTITY})-[r]->(:{ENTITY}) RETURN type(r), count(*)")
+        return GraphSchema(
+            backend=self.backend,
+            node_counts={label: int(count) for label, count in sorted(nodes)},
+            edge_counts={edge_type: int(count) for edge_type, count in sorted(edges)},
+        )

@@ -1,0 +1,379 @@
+"""The GraphStore contract: the same tests on every backend.
+
+``ladybug``: the embedded LadybugDB store on a temporary file.
+``bolt``: the Neo4j driver backend against a real ArcadeDB server (Bolt plugin) started on
+127.0.0.1 for the session; the graph is cleared between tests.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from kgrag.errors import GraphStoreError
+from kgrag.graph import GraphStore, open_graph_store
+from kgrag.graph.ladybug_store import LadybugGraphStore, path_from_uri
+from kgrag.graph.neo4j_store import redact_uri
+from kgrag.graph.schema import EdgeRecord, NodeRecord
+from kgrag.settings import load_settings
+
+PASSWORD = "arcade-Secret-42"
+INJECTION = "x'}) DETACH DELETE n //"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def bolt_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ArcadeDB server speaking Bolt on a free local port, with a database named ``neo4j``."""
+    arcadedb = pytest.importorskip("arcadedb_embedded")
+    bolt_port = _free_port()
+    server = arcadedb.create_server(
+        root_path=str(tmp_path_factory.mktemp("arcadedb")),
+        root_password=PASSWORD,
+        config={
+            "host": "127.0.0.1",
+            "http_port": _free_port(),
+            "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+            "bolt_port": bolt_port,
+        },
+    )
+    server.start()
+    try:
+        server.create_database("neo4j")
+        yield f"bolt://127.0.0.1:{bolt_port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def bolt_store(bolt_uri: str) -> Iterator[GraphStore]:
+    settings = load_settings(graph_uri=bolt_uri, graph_user="root", graph_password=PASSWORD, graph_database="neo4j")
+    store = open_graph_store(settings)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["ladybug", "bolt"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    if request.param == "ladybug":
+        settings = load_settings(home=tmp_path, graph_uri=f"ladybug://{tmp_path / 'graph.lbug'}")
+        opened = open_graph_store(settings)
+        yield opened
+        opened.close()
+    else:
+        shared = request.getfixturevalue("bolt_store")
+        shared.clear()
+        yield shared
+
+
+def node(node_id: str, label: str, name: str, **extra: object) -> NodeRecord:
+    return NodeRecord(id=node_id, label=label, name=name, **extra)
+
+
+def edge(source: str, edge_type: str, target: str, sources: list[str] | None = None, **props: object) -> EdgeRecord:
+    return EdgeRecord(source_id=source, type=edge_type, target_id=target, sources=sources or ["test"], properties=props)
+
+
+NODES = [
+    node("DOID:8893", "Disease", "psoriasis", synonyms=["Psoriasis vulgaris"], xrefs=["UMLS:C0033860"], sources=["DO"], properties={"definition": "skin, \"red\" [scaly]"}),
+    node("DOID:9008", "Disease", "psoriatic arthritis"),
+    node("DOID:8778", "Disease", "Crohn's disease", synonyms=["regional enteritis"]),
+    node("NCBIGene:3106", "Gene", "HLA-B", synonyms=["HLAB"]),
+    node("NCBIGene:7015", "Gene", "TERT"),
+    node("NCBIGene:1", "Gene", "A1BG"),
+    node("DB00331", "Compound", "Metformin"),
+]
+EDGES = [
+    edge("DOID:8893", "ASSOCIATES_DaG", "NCBIGene:3106", ["GWAS"], pvalue=1e-8),
+    edge("DOID:8893", "ASSOCIATES_DaG", "NCBIGene:7015", ["DISEASES"]),
+    edge("DOID:8893", "ASSOCIATES_DaG", "NCBIGene:1", ["DisGeNET"]),
+    edge("DOID:9008", "ASSOCIATES_DaG", "NCBIGene:3106", ["DisGeNET"], score=0.4),
+    edge("DOID:9008", "ISA_DiD", "DOID:8893", ["Disease Ontology"]),
+    edge("DB00331", "TREATS_CtD", "DOID:8778", ["Hetionet"]),
+    edge("DOID:8778", "ASSOCIATES_DaG", "NCBIGene:7015", ["GWAS"]),
+]
+
+
+@pytest.fixture()
+def loaded(store: GraphStore) -> GraphStore:
+    assert store.load_nodes(NODES, batch_size=3) == len(NODES)
+    assert store.load_edges(EDGES, batch_size=4) == len(EDGES)
+    return store
+
+
+def by_key(views):
+    return {v.key: v for v in views}
+
+
+# --- loading and lookup by id -------------------------------------------------------------------
+
+
+def test_round_trip_nodes(loaded: GraphStore) -> None:
+    got = loaded.get_nodes(["NCBIGene:3106", "DOID:8893", "missing:1"])
+    assert {n.id: n for n in got} == {n.id: n for n in NODES if n.id in {"NCBIGene:3106", "DOID:8893"}}
+
+
+def test_schema_counts(loaded: GraphStore) -> None:
+    schema = loaded.schema()
+    assert schema.node_counts == {"Compound": 1, "Disease": 3, "Gene": 3}
+    assert schema.edge_counts == {"ASSOCIATES_DaG": 5, "ISA_DiD": 1, "TREATS_CtD": 1}
+    assert (schema.total_nodes, schema.total_edges) == (7, 7)
+
+
+def test_reload_is_idempotent_and_updates(loaded: GraphStore) -> None:
+    before = loaded.schema()
+    assert loaded.load_nodes(NODES) == len(NODES)
+    assert loaded.load_edges(EDGES) == len(EDGES)
+    assert loaded.schema() == before
+    renamed = node("NCBIGene:7015", "Gene", "telomerase reverse transcriptase", synonyms=["TERT"], properties={"chr": "5"})
+    loaded.load_nodes([renamed])
+    assert loaded.get_nodes(["NCBIGene:7015"]) == [renamed]
+    assert loaded.schema() == before
+
+
+def test_duplicates_within_one_batch(store: GraphStore) -> None:
+    first, last = node("G:1", "Gene", "first"), node("G:1", "Gene", "last", synonyms=["final"])
+    assert store.load_nodes([first, node("G:2", "Gene", "other"), last]) == 2
+    assert store.get_nodes(["G:1"]) == [last]
+    assert store.find_by_name(["first"])["first"] == []
+    assert [n.id for n in store.find_by_name(["final"])["final"]] == ["G:1"]
+
+
+def test_duplicate_edge_merges_sources_and_properties(loaded: GraphStore) -> None:
+    again = edge("DOID:8893", "ASSOCIATES_DaG", "NCBIGene:3106", ["DisGeNET", "GWAS"], score=0.9)
+    same_batch = [again, edge("DOID:8893", "ASSOCIATES_DaG", "NCBIGene:3106", ["HPO"], pvalue=1e-9)]
+    assert loaded.load_edges(same_batch) == 1
+    found = by_key(loaded.edges_between(["DOID:8893"], ["NCBIGene:3106"]))
+    merged = found["DOID:8893|ASSOCIATES_DaG|NCBIGene:3106"]
+    assert merged.sources == ["GWAS", "DisGeNET", "HPO"]
+    assert merged.properties == {"pvalue": 1e-9, "score": 0.9}
+    assert loaded.schema().edge_counts["ASSOCIATES_DaG"] == 5
+
+
+def test_missing_endpoint_edge_is_not_written(loaded: GraphStore) -> None:
+    batch = [edge("DOID:8893", "ASSOCIATES_DaG", "NCBIGene:404"), edge("nowhere", "TREATS_CtD", "DOID:8893"), edge("DOID:8778", "RESEMBLES_DrD", "DOID:9008")]
+    assert loaded.load_edges(batch) == 1
+    assert loaded.schema().total_edges == len(EDGES) + 1
+    assert loaded.get_nodes(["NCBIGene:404", "nowhere"]) == []
+
+
+def test_many_small_batches(store: GraphStore) -> None:
+    nodes = [node(f"G:{i}", "Gene", f"gene {i}") for i in range(25)]
+    edges = [edge(f"G:{i}", "INTERACTS_GiG", f"G:{(i + 1) % 25}") for i in range(25)]
+    assert store.load_nodes([*nodes, node("G:0", "Gene", "gene zero")], batch_size=4) == 26
+    assert store.get_nodes(["G:0"])[0].name == "gene zero"
+    assert store.load_edges(edges + edges[:5], batch_size=7) == 30
+    assert store.schema().edge_counts == {"INTERACTS_GiG": 25}
+    with pytest.raises(ValueError, match="batch_size"):
+        store.load_nodes(nodes, batch_size=0)
+
+
+def test_text_survives_storage(store: GraphStore) -> None:
+    odd = node(
+        "ODD:1",
+        "Disease",
+        'comma, "quote" \\ back\nnew line [br] é {brace}',
+        synonyms=["a,b", "it's", "[x]", "", "   "],
+        xrefs=[],
+        properties={"nested": {"list": [1, 2.5, None]}, "text": "x'y\"z"},
+    )
+    store.load_nodes([odd, node("ODD:2", "Disease", "12345")])
+    stored = odd.model_copy(update={"synonyms": ["a,b", "it's", "[x]", "   "]})  # empty strings are not stored
+    assert store.get_nodes(["ODD:1", "ODD:2"]) == [stored, node("ODD:2", "Disease", "12345")]
+
+
+# --- lookup by name -----------------------------------------------------------------------------
+
+
+def test_find_by_name_synonym_case_and_punctuation(loaded: GraphStore) -> None:
+    keys = ["PSORIASIS", "psoriasis-vulgaris", "crohn's disease", "CROHN S DISEASE", "hla b", "unknown thing"]
+    found = loaded.find_by_name(keys)
+    assert set(found) == set(keys)
+    assert [n.id for n in found["PSORIASIS"]] == ["DOID:8893"]
+    assert [n.id for n in found["psoriasis-vulgaris"]] == ["DOID:8893"]
+    assert [n.id for n in found["crohn's disease"]] == ["DOID:8778"]
+    assert [n.id for n in found["CROHN S DISEASE"]] == ["DOID:8778"]
+    assert [n.id for n in found["hla b"]] == ["NCBIGene:3106"]
+    assert found["unknown thing"] == []
+    assert found["PSORIASIS"][0] == NODES[0]
+
+
+def test_find_by_name_label_filter_and_many_matches(loaded: GraphStore) -> None:
+    loaded.load_nodes([node("MONDO:1", "Disease", "HLA-B")])
+    both = loaded.find_by_name(["HLA-B"])["HLA-B"]
+    assert sorted(n.id for n in both) == ["MONDO:1", "NCBIGene:3106"]
+    genes = loaded.find_by_name(["HLA-B"], labels=["Gene"])["HLA-B"]
+    assert [n.id for n in genes] == ["NCBIGene:3106"]
+    assert loaded.find_by_name(["HLA-B"], labels=["Compound"]) == {"HLA-B": []}
+    assert loaded.find_by_name([]) == {}
+
+
+def test_iter_names(loaded: GraphStore) -> None:
+    names = {}
+    for row in loaded.iter_names():
+        names[row[0]] = row
+        assert loaded.get_nodes([row[0]])[0].name == row[2]  # other queries while iterating
+    assert names["DOID:8893"] == ("DOID:8893", "Disease", "psoriasis", ["Psoriasis vulgaris"])
+    assert len(names) == len(NODES)
+    assert {row[0] for row in loaded.iter_names(labels=["Gene"])} == {"NCBIGene:3106", "NCBIGene:7015", "NCBIGene:1"}
+
+
+# --- neighbourhood and edges between ------------------------------------------------------------
+
+
+def test_neighbourhood_many_seeds_direction_preserved(loaded: GraphStore) -> None:
+    views = by_key(loaded.neighbourhood(["DOID:8778", "DOID:9008", "not:there"]))
+    assert set(views) == {
+        "DB00331|TREATS_CtD|DOID:8778",
+        "DOID:8778|ASSOCIATES_DaG|NCBIGene:7015",
+        "DOID:9008|ASSOCIATES_DaG|NCBIGene:3106",
+        "DOID:9008|ISA_DiD|DOID:8893",
+    }
+    treats = views["DB00331|TREATS_CtD|DOID:8778"]
+    assert (treats.source.id, treats.source.label, treats.source.name) == ("DB00331", "Compound", "Metformin")
+    assert (treats.target.id, treats.target.name) == ("DOID:8778", "Crohn's disease")
+    assert treats.sources == ["Hetionet"]
+    hla = views["DOID:9008|ASSOCIATES_DaG|NCBIGene:3106"]
+    assert hla.properties == {"score": 0.4} and hla.type == "ASSOCIATES_DaG"
+
+
+def test_neighbourhood_incoming_edges_of_a_gene(loaded: GraphStore) -> None:
+    views = loaded.neighbourhood(["NCBIGene:3106"])
+    assert {(v.source.id, v.target.id) for v in views} == {("DOID:8893", "NCBIGene:3106"), ("DOID:9008", "NCBIGene:3106")}
+
+
+def test_neighbourhood_edge_type_filter_and_limit(loaded: GraphStore) -> None:
+    only_isa = loaded.neighbourhood(["DOID:8893", "DOID:9008"], edge_types=["ISA_DiD"])
+    assert [v.key for v in only_isa] == ["DOID:9008|ISA_DiD|DOID:8893"]
+    assert loaded.neighbourhood(["DOID:8893"], edge_types=["TREATS_CtD"]) == []
+    assert loaded.neighbourhood(["DOID:8893"], edge_types=[]) == []
+    full = loaded.neighbourhood(["DOID:8893"])
+    assert len(full) == 4
+    limited = loaded.neighbourhood(["DOID:8893", "NCBIGene:7015"], limit_per_node=1)
+    assert 1 <= len(limited) <= 2
+    assert len(loaded.neighbourhood(["DOID:8893"], limit_per_node=2)) == 2
+    assert {v.key for v in loaded.neighbourhood(["DOID:8893"], limit_per_node=2)} <= {v.key for v in full}
+    associates = loaded.neighbourhood(["DOID:8893"], edge_types=["ASSOCIATES_DaG"], limit_per_node=10)
+    assert {v.target.id for v in associates} == {"NCBIGene:3106", "NCBIGene:7015", "NCBIGene:1"}
+    with pytest.raises(ValueError, match="limit_per_node"):
+        loaded.neighbourhood(["DOID:8893"], limit_per_node=-1)
+
+
+def test_edges_between_either_direction(loaded: GraphStore) -> None:
+    views = by_key(loaded.edges_between(["DOID:8893", "DOID:9008"], ["NCBIGene:3106", "DOID:9008"]))
+    assert set(views) == {
+        "DOID:8893|ASSOCIATES_DaG|NCBIGene:3106",
+        "DOID:9008|ASSOCIATES_DaG|NCBIGene:3106",
+        "DOID:9008|ISA_DiD|DOID:8893",
+    }
+    reverse = loaded.edges_between(["DOID:8778"], ["DB00331", "NCBIGene:1"])
+    assert [(v.source.id, v.type, v.target.id) for v in reverse] == [("DB00331", "TREATS_CtD", "DOID:8778")]
+    assert loaded.edges_between([], ["DB00331"]) == []
+
+
+def test_clear(loaded: GraphStore) -> None:
+    loaded.clear()
+    assert loaded.schema().total_nodes == 0 and loaded.schema().total_edges == 0
+    assert loaded.load_nodes(NODES[:2]) == 2
+    assert loaded.schema().total_nodes == 2
+
+
+# --- injection and bad input --------------------------------------------------------------------
+
+
+def test_injection_is_stored_as_text(loaded: GraphStore) -> None:
+    evil = node(INJECTION, "Disease", INJECTION, synonyms=[INJECTION])
+    assert loaded.load_nodes([evil]) == 1
+    assert loaded.load_edges([edge(INJECTION, "ASSOCIATES_DaG", "NCBIGene:1", [INJECTION], note=INJECTION)]) == 1
+    assert loaded.get_nodes([INJECTION]) == [evil]
+    assert [n.id for n in loaded.find_by_name([INJECTION])[INJECTION]] == [INJECTION]
+    assert loaded.schema().total_nodes == len(NODES) + 1
+    assert loaded.schema().total_edges == len(EDGES) + 1
+    view = loaded.neighbourhood([INJECTION])[0]
+    assert view.sources == [INJECTION] and view.properties == {"note": INJECTION}
+    for bad in (f"ASSOCIATES_DaG]-() {INJECTION}", "has space", "1abc"):
+        with pytest.raises(ValueError, match="not a valid identifier"):
+            loaded.neighbourhood(["DOID:8893"], edge_types=[bad])
+        with pytest.raises(ValueError, match="not a valid identifier"):
+            loaded.find_by_name(["psoriasis"], labels=[bad])
+    with pytest.raises(ValidationError, match="not a valid identifier"):
+        edge("DOID:8893", "X]->(m) DETACH DELETE m //", "NCBIGene:1")
+    assert loaded.schema().total_nodes == len(NODES) + 1
+
+
+# --- opening stores -----------------------------------------------------------------------------
+
+
+def test_ladybug_uri_must_be_absolute() -> None:
+    with pytest.raises(GraphStoreError, match="absolute"):
+        path_from_uri("ladybug://relative/graph.lbug")
+    assert path_from_uri("ladybug:///data/g.lbug") == Path("/data/g.lbug")
+
+
+def test_ladybug_reopen_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "g.lbug"
+    with LadybugGraphStore(path) as first:
+        first.load_nodes(NODES)
+        first.load_edges(EDGES)
+    with LadybugGraphStore(path) as second:
+        assert second.schema().total_edges == len(EDGES)
+
+
+def test_ladybug_copy_path(tmp_path: Path) -> None:
+    """New rows at or over the copy thresholds go through COPY FROM a CSV: same results as UNWIND."""
+    odd = node("ODD:1", "Disease", 'a, "b"\nc', synonyms=["x,y", "[z]", "it's"], properties={"k": "v, \"w\""})
+    with LadybugGraphStore(tmp_path / "copy.lbug", node_copy_threshold=1, edge_copy_threshold=1) as store:
+        assert store.load_nodes([*NODES, odd]) == len(NODES) + 1
+        assert store.load_edges([*EDGES, edge("ODD:1", "ASSOCIATES_DaG", "NCBIGene:1", ["a,b", "c"])]) == len(EDGES) + 1
+        assert store.get_nodes(["ODD:1", "DOID:8893"]) == [odd, NODES[0]]
+        assert [n.id for n in store.find_by_name(["IT S"])["IT S"]] == ["ODD:1"]
+        assert store.load_edges(EDGES) == len(EDGES)
+        assert store.schema().total_edges == len(EDGES) + 1
+        assert by_key(store.neighbourhood(["ODD:1"]))["ODD:1|ASSOCIATES_DaG|NCBIGene:1"].sources == ["a,b", "c"]
+        # Into non-empty tables (the per-batch path), still through COPY at these thresholds.
+        late = node("ODD:2", "Gene", "late, \"one\"", synonyms=["x\x1ey", "z"], xrefs=["MESH:D1"])
+        assert store.load_nodes([late]) == 1
+        assert store.load_edges([edge("ODD:2", "INTERACTS_GiG", "NCBIGene:1", ["", "s"])]) == 1
+        assert store.get_nodes(["ODD:2"]) == [late]
+        assert store.edges_between(["ODD:2"], ["NCBIGene:1"])[0].sources == ["s"]
+        with pytest.raises(ValueError, match="U\\+001F"):
+            store.load_nodes([node("ODD:3", "Gene", "bad", synonyms=["a\x1fb"])])
+
+
+def test_redact_uri() -> None:
+    assert redact_uri("neo4j+s://neo4j:Sec-ret@db.example.org:7687/x?a=b") == "neo4j+s://db.example.org:7687/x"
+    assert redact_uri("bolt://127.0.0.1:7687") == "bolt://127.0.0.1:7687"
+
+
+def test_bolt_unreachable_gives_clear_error_without_password() -> None:
+    secret = "pw-Never-Shown-9"
+    for uri in (f"bolt://127.0.0.1:{_free_port()}", f"neo4j://someone:{secret}-in-uri@127.0.0.1:{_free_port()}"):
+        settings = load_settings(graph_uri=uri, graph_password=secret)
+        with pytest.raises(GraphStoreError) as info:
+            open_graph_store(settings)
+        assert "127.0.0.1" in str(info.value) and secret not in str(info.value)
+
+
+def test_bolt_wrong_password_gives_clear_error_without_password(bolt_uri: str) -> None:
+    secret = "wrong-Secret-77"
+    settings = load_settings(graph_uri=bolt_uri, graph_user="root", graph_password=SecretStr(secret), graph_database="neo4j")
+    with pytest.raises(GraphStoreError, match="AuthError") as info:
+        open_graph_store(settings)
+    assert secret not in str(info.value) and PASSWORD not in str(info.value)
+
+
+def test_ladybug_reload_with_new_label(tmp_path: Path) -> None:
+    with LadybugGraphStore(tmp_path / "relabel.lbug") as store:
+        store.load_nodes([node("X:1", "Gene", "thing")])
+        store.load_nodes([node("X:1", "Protein", "thing")])
+        assert store.schema().node_counts == {"Protein": 1}
+        assert store.find_by_name(["thing"], labels=["Gene"]) == {"thing": []}
