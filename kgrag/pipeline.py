@@ -121,8 +121,8 @@ class Pipeline:
             from quco.gate import Gate
 
             gate = Gate.from_settings(settings)
-        elif settings.selection_mode != "llm":
-            stats = _optional_stats(settings)
+        else:
+            stats = _optional_stats(settings)  # for evidence checks and claim verdicts, when an index exists
         return cls(settings, store=store, embedder=embedder, generator=open_generator(settings),
                    text_index=text_index, gate=gate, stats=stats)
 
@@ -312,12 +312,14 @@ class Pipeline:
                         evidence.append(edge)
 
     def _claims(self, texts: Sequence[str], qs: Sequence[Question]) -> list[list[ClaimVerdict]]:
-        """Claim verdicts for free-text answers: each sentence's entity pairs checked against graph and corpus."""
+        """Claim verdicts for free-text answers: the question's and each answer sentence's entity pairs, checked
+        against the graph and the corpus."""
         free = [i for i, q in enumerate(qs) if not q.options and texts[i]]
         out: list[list[ClaimVerdict]] = [[] for _ in qs]
         if not free or self.linker is None:
             return out
-        sentences = [split_sentences(texts[i]) for i in free]
+        # the question's own claim ("Is metformin used to treat type 2 diabetes?") and each answer sentence
+        sentences = [[qs[i].text] + split_sentences(texts[i]) for i in free]
         flat = [s for sents in sentences for s in sents]
         linked_flat = self.linker.link(flat, fallback=False)
         linked, cursor = [], 0
