@@ -73,6 +73,8 @@ class RunSummary(BaseModel):
     fingerprint: str
     model: str
     backend: str
+    selection_mode: str = "llm"
+    gate_mode: str = "unknown"
     data_sha256: str
     git_commit: str
     pipeline_factory: str
@@ -148,6 +150,8 @@ def summarize_run(run: RunData, covered_ids: set[str] | None = None, n_boot: int
     return RunSummary(
         path=run.path, dataset=first.dataset, config=first.config, fingerprint=first.fingerprint,
         model=str(meta.get("model", "unknown")), backend=str(meta.get("backend", "unknown")),
+        selection_mode=str(meta.get("settings", {}).get("selection_mode", "llm")),
+        gate_mode=str(meta.get("settings", {}).get("gate_mode", "unknown")),
         data_sha256=str(meta.get("data_sha256", "unknown")),
         git_commit=",".join(sorted({r.git_commit for r in rows if r.git_commit})) or str(meta.get("git_commit", "unknown")),
         pipeline_factory=str(meta.get("pipeline_factory", "unknown")),
@@ -199,10 +203,11 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
     """The Markdown report: provenance, scores, baselines, retrieval/costs, comparisons, anchors."""
     lines = [f"# Evaluation report", "", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} at git commit "
              f"`{report_commit}`. Intervals are seeded bootstrap 95% intervals; unparseable answers count as wrong.", ""]
-    lines += ["## Runs", "", "| dataset | config | model | backend | settings fingerprint | data sha256 | git commit (run) | pipeline |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["## Runs", "", "| dataset | config | selection | gate | model | backend | settings fingerprint | data sha256 | "
+              "git commit (run) | pipeline |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
-        lines.append(f"| {s.dataset} | {s.config} | {s.model} | {s.backend} | `{s.fingerprint}` | `{s.data_sha256[:16]}` | "
+        lines.append(f"| {s.dataset} | {s.config} | {s.selection_mode} | {s.gate_mode} | {s.model} | {s.backend} | "
+                     f"`{s.fingerprint}` | `{s.data_sha256[:16]}` | "
                      f"`{_short_commits(s.git_commit)}` | `{s.pipeline_factory}` |")
     lines += ["", "## Scores", "", "| dataset | config | n | accuracy [95% CI] | macro-F1 [95% CI] | unparseable | covered rows: n, accuracy |",
               "|---|---|---|---|---|---|---|"]
@@ -261,7 +266,7 @@ def plot_accuracy(summaries: list[RunSummary], path: Path, anchors: list[dict[st
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, dataset in zip(axes[:, 0], datasets):
         runs = [s for s in summaries if s.dataset == dataset]
-        labels = [f"{s.config} ({s.model}, {s.backend}), n={s.score.n}" for s in runs]
+        labels = [f"{s.config}, select {s.selection_mode} ({s.model}, {s.backend}), n={s.score.n}" for s in runs]
         values = [s.score.accuracy for s in runs]
         kinds = ["run"] * len(runs)
         for a in anchors or []:
@@ -311,7 +316,8 @@ def plot_tokens(summaries: list[RunSummary], path: Path) -> Path:
         points: dict[tuple[float, float, float, float], list[str]] = {}
         for s in (s for s in summaries if s.dataset == dataset):
             v = s.score.accuracy
-            points.setdefault((round(s.costs.tokens_mean, 3), v.value, v.low, v.high), []).append(s.config)
+            points.setdefault((round(s.costs.tokens_mean, 3), v.value, v.low, v.high), []).append(
+                s.config if s.selection_mode == "llm" else f"{s.config}, select {s.selection_mode}")
         for (x, value, low, high), configs in points.items():
             ax.errorbar(x, 100 * value, yerr=[[100 * (value - low)], [100 * (high - value)]], fmt=marker, color=color, capsize=4,
                         label=f"{dataset}: {', '.join(configs)}")
