@@ -343,7 +343,7 @@ def _open_built_graph(settings: Settings) -> GraphStore:
         path = settings.graph_uri[len("ladybug://"):]
         if not Path(path).exists():
             raise GraphStoreError(f"no graph at {path} (KGRAG_GRAPH_URI); build it with `kgrag build-graph`")
-    store = open_graph_store(settings)
+    store = open_graph_store(settings, read_only=True)
     if store.schema().total_nodes == 0:
         store.close()
         raise GraphStoreError(f"the graph at {settings.graph_uri} is empty; build it with `kgrag build-graph`")

@@ -237,3 +237,24 @@ def test_gated_dynamic_loop_records_both_stages(store, embedder, smollm, setting
     never = Pipeline(gated.model_copy(update={"gate_mode": "never"}), store=store, embedder=embedder, generator=smollm)
     [b] = never.answer_batch([Question(text="Which genes are associated with psoriasis?")])
     assert b.usage.retrievals == 0 and not b.evidence and not b.gate
+
+
+def test_readers_share_an_embedded_graph_and_cannot_write(tmp_path):
+    """The pipeline opens the embedded graph read-only, so several processes can answer at once."""
+    import subprocess
+    import sys
+
+    from kgrag.errors import GraphStoreError
+    from kgrag.graph.ladybug_store import LadybugGraphStore
+
+    path = tmp_path / "g.lbug"
+    writer = LadybugGraphStore(path)
+    writer.load_nodes(NODES)
+    writer.close()
+    reader = LadybugGraphStore(path, read_only=True)
+    code = f"from kgrag.graph.ladybug_store import LadybugGraphStore as L; print(L({str(path)!r}, read_only=True).schema().total_nodes)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert other.stdout.strip() == str(len(NODES)) and reader.schema().total_nodes == len(NODES)
+    with pytest.raises(GraphStoreError, match="read-only"):
+        reader.load_nodes([NodeRecord(id="X:1", label="Disease", name="x")])
+    reader.close()

@@ -27,13 +27,17 @@ BOLT_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://",
 __all__ = ["GraphStore", "open_graph_store", "BOLT_SCHEMES"]
 
 
-def open_graph_store(settings: "Settings") -> GraphStore:
-    """Open the store named by ``settings.graph_uri`` (backends are imported only when chosen)."""
+def open_graph_store(settings: "Settings", *, read_only: bool = False) -> GraphStore:
+    """Open the store named by ``settings.graph_uri`` (backends are imported only when chosen).
+
+    ``read_only`` lets several processes share an embedded graph (answering, evaluating); building
+    needs the default read-write store. A Bolt server handles concurrency itself.
+    """
     uri = settings.graph_uri
     if uri.startswith("ladybug://"):
         from kgrag.graph.ladybug_store import LadybugGraphStore
 
-        return LadybugGraphStore.from_uri(uri)
+        return LadybugGraphStore.from_uri(uri, read_only=read_only)
     if uri.startswith(BOLT_SCHEMES):
         from kgrag.graph.neo4j_store import Neo4jGraphStore
 

@@ -151,22 +151,26 @@ class LadybugGraphStore:
         node_copy_threshold: int = 1000,
         edge_copy_threshold: int = 20_000,
         buffer_pool_bytes: int | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self.node_copy_threshold = node_copy_threshold
         self.edge_copy_threshold = edge_copy_threshold
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # buffer_pool_bytes: None keeps LadybugDB's default (a share of physical memory).
-            self._db = ladybug.Database(str(self.path), buffer_pool_size=buffer_pool_bytes or 0)
+            # read_only: many processes may read one graph at once (a writer locks it exclusively)
+            self._db = ladybug.Database(str(self.path), buffer_pool_size=buffer_pool_bytes or 0, read_only=read_only)
             self._conn = ladybug.Connection(self._db)
         except (RuntimeError, OSError) as exc:
             raise GraphStoreError(f"cannot open LadybugDB database at {self.path}: {exc}") from exc
-        self.create_schema()
+        if not read_only:
+            self.create_schema()
 
     @classmethod
-    def from_uri(cls, uri: str) -> "LadybugGraphStore":
-        return cls(path_from_uri(uri))
+    def from_uri(cls, uri: str, *, read_only: bool = False) -> "LadybugGraphStore":
+        return cls(path_from_uri(uri), read_only=read_only)
 
     # --- plumbing -------------------------------------------------------------------------------
 
