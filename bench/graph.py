@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from kgrag.graph.local_bolt import arcadedb_server, free_port
 from kgrag.graph.base import GraphStore
 from kgrag.graph.ladybug_store import LadybugGraphStore
 from kgrag.graph.neo4j_store import Neo4jGraphStore
@@ -51,36 +50,6 @@ def synthetic_graph(n_nodes: int, n_edges: int, seed: int) -> tuple[list[NodeRec
             keys.add(key)
             edges.append(EdgeRecord(source_id=key[0], type=edge_type, target_id=key[2], sources=["bench"], properties={"score": rng.random()}))
     return nodes, edges
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def arcadedb_server(root: Path, password: str) -> Iterator[str]:
-    """Start ArcadeDB with its Bolt plugin and a database named ``neo4j``; yield the bolt:// URI."""
-    import arcadedb_embedded
-
-    bolt_port = free_port()
-    server = arcadedb_embedded.create_server(
-        root_path=str(root),
-        root_password=password,
-        config={
-            "host": "127.0.0.1",
-            "http_port": free_port(),
-            "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
-            "bolt_port": bolt_port,
-        },
-    )
-    server.start()
-    try:
-        server.create_database("neo4j")
-        yield f"bolt://127.0.0.1:{bolt_port}"
-    finally:
-        server.stop()
 
 
 def percentile(values: list[float], q: float) -> float:

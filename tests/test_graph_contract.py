@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 from kgrag.errors import GraphStoreError
 from kgrag.graph import GraphStore, open_graph_store
 from kgrag.graph.ladybug_store import LadybugGraphStore, path_from_uri
+from kgrag.graph.local_bolt import arcadedb_server, free_port
 from kgrag.graph.neo4j_store import redact_uri
 from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.settings import load_settings
@@ -25,33 +25,12 @@ PASSWORD = "arcade-Secret-42"
 INJECTION = "x'}) DETACH DELETE n //"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def bolt_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ArcadeDB server speaking Bolt on a free local port, with a database named ``neo4j``."""
-    arcadedb = pytest.importorskip("arcadedb_embedded")
-    bolt_port = _free_port()
-    server = arcadedb.create_server(
-        root_path=str(tmp_path_factory.mktemp("arcadedb")),
-        root_password=PASSWORD,
-        config={
-            "host": "127.0.0.1",
-            "http_port": _free_port(),
-            "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
-            "bolt_port": bolt_port,
-        },
-    )
-    server.start()
-    try:
-        server.create_database("neo4j")
-        yield f"bolt://127.0.0.1:{bolt_port}"
-    finally:
-        server.stop()
+    pytest.importorskip("arcadedb_embedded")
+    with arcadedb_server(tmp_path_factory.mktemp("arcadedb"), PASSWORD) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")
@@ -356,7 +335,7 @@ def test_redact_uri() -> None:
 
 def test_bolt_unreachable_gives_clear_error_without_password() -> None:
     secret = "pw-Never-Shown-9"
-    for uri in (f"bolt://127.0.0.1:{_free_port()}", f"neo4j://someone:{secret}-in-uri@127.0.0.1:{_free_port()}"):
+    for uri in (f"bolt://127.0.0.1:{free_port()}", f"neo4j://someone:{secret}-in-uri@127.0.0.1:{free_port()}"):
         settings = load_settings(graph_uri=uri, graph_password=secret)
         with pytest.raises(GraphStoreError) as info:
             open_graph_store(settings)
