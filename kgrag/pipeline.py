@@ -153,7 +153,7 @@ class Pipeline:
         with timer.stage("generation"):
             texts, choices, scores, abstained = self._generate(qs, evidence, entities, option_nodes, usages, gate, traces)
         with timer.stage("claims"):
-            claims = self._claims(texts, qs)
+            claims = self._claims(texts, qs, entities)
         context_tokens = self.generator.count_tokens([render_context(ev, q.context) for q, ev in zip(qs, evidence)])
         per_question = {k: v / len(qs) for k, v in timer.ms.items()}
         answers = []
@@ -311,20 +311,22 @@ class Pipeline:
                         have.add(edge.id)
                         evidence.append(edge)
 
-    def _claims(self, texts: Sequence[str], qs: Sequence[Question]) -> list[list[ClaimVerdict]]:
+    def _claims(self, texts: Sequence[str], qs: Sequence[Question],
+                entities: Sequence[Sequence[LinkedEntity]]) -> list[list[ClaimVerdict]]:
         """Claim verdicts for free-text answers: the question's and each answer sentence's entity pairs, checked
-        against the graph and the corpus."""
+        against the graph and the corpus. The question keeps the entities it was linked to; answer sentences
+        are linked by dictionary only (one pass for the batch)."""
         free = [i for i, q in enumerate(qs) if not q.options and texts[i]]
         out: list[list[ClaimVerdict]] = [[] for _ in qs]
         if not free or self.linker is None:
             return out
-        # the question's own claim ("Is metformin used to treat type 2 diabetes?") and each answer sentence
-        sentences = [[qs[i].text] + split_sentences(texts[i]) for i in free]
-        flat = [s for sents in sentences for s in sents]
+        answer_sentences = [split_sentences(texts[i]) for i in free]
+        flat = [s for sents in answer_sentences for s in sents]
         linked_flat = self.linker.link(flat, fallback=False)
-        linked, cursor = [], 0
-        for sents in sentences:
-            linked.append(linked_flat[cursor:cursor + len(sents)])
+        sentences, linked, cursor = [], [], 0
+        for i, sents in zip(free, answer_sentences):
+            sentences.append([qs[i].text] + sents)
+            linked.append([list(entities[i])] + linked_flat[cursor:cursor + len(sents)])
             cursor += len(sents)
         for i, verdicts in zip(free, self.checker.claims([texts[i] for i in free], linked, sentences)):
             out[i] = verdicts

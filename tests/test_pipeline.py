@@ -258,3 +258,10 @@ def test_readers_share_an_embedded_graph_and_cannot_write(tmp_path):
     with pytest.raises(GraphStoreError, match="read-only"):
         reader.load_nodes([NodeRecord(id="X:1", label="Disease", name="x")])
     reader.close()
+
+
+def test_a_free_question_gets_a_verdict_for_its_own_claim(store, embedder, smollm, settings):
+    pipe = Pipeline(settings.model_copy(update={"llm_max_new_tokens": 8}), store=store, embedder=embedder, generator=smollm)
+    [a] = pipe.answer_batch([Question(text="Is psoriasis associated with HLA-B?")])
+    [claim] = [c for c in a.claims if c.sentence == "Is psoriasis associated with HLA-B?"]
+    assert claim.verdict == "graph" and claim.sources == ["GWAS"] and {claim.head, claim.tail} == {"psoriasis", "HLA-B"}
