@@ -21,7 +21,8 @@ Selection modes (``settings.selection_mode``), named in every Answer:
   rows without evidence it is exactly ``llm``.
 
 Free-text answers get :class:`ClaimVerdict` per entity pair of each sentence: ``graph`` (an edge,
-with its sources), ``corpus`` (co-occurrence at or above ``cooccur_threshold``) or ``unsupported``.
+with its sources), ``corpus`` (co-occurrence at or above ``cooccur_threshold``), ``unsupported``, or
+``unknown`` when no edge joins them and the corpus statistics failed (the error is in ``note``).
 """
 
 from __future__ import annotations
@@ -104,31 +105,35 @@ class EvidenceChecker:
         edges = self.store.edges_between(ids_a, ids_b) if self.store is not None and ids_a else []
         index = _pairs_index(edges)
         tf_nodes = self._identifier_nodes(qs, entities)
-        cooc = self._option_cooccurrence(qs, entities)
+        cooc, stats_error = self._option_cooccurrence(qs, entities)
         verdicts = []
         for i, q in enumerate(qs):
             if q.task == "true_false":
                 verdicts.append(self._true_false(q, entities[i], index, tf_nodes))
             elif q.task == "mcq" and q.options:
-                verdicts.append(self._mcq(q, entities[i], option_nodes[i], index, evidence[i], cooc.get(i, {})))
+                verdict = self._mcq(q, entities[i], option_nodes[i], index, evidence[i], cooc.get(i, {}))
+                if stats_error:
+                    verdict.reason += f" (corpus co-occurrence unavailable: {stats_error})"
+                verdicts.append(verdict)
             else:
                 verdicts.append(Verdict(choice=None, reason=f"no evidence check for task {q.task!r}"))
         return verdicts
 
-    def _option_cooccurrence(self, qs, entities) -> dict[int, dict[str, int]]:
+    def _option_cooccurrence(self, qs, entities) -> tuple[dict[int, dict[str, int]], str | None]:
+        """Per question, option -> summed co-occurrence with the question's entities; and the lookup's error, if any."""
         if self.stats is None:
-            return {}
+            return {}, None
         pairs = {(i, o, e.name) for i, q in enumerate(qs) if q.task == "mcq" for o in q.options or [] for e in entities[i]}
         unique = sorted({(o, name) for _, o, name in pairs})
         try:
             counts = dict(zip(unique, self.stats.cooccur(unique, self.window))) if unique else {}
-        except Exception:  # noqa: BLE001 - statistics are a tie-breaker; their failure is not support
-            return {}
+        except Exception as exc:  # noqa: BLE001 - a tie-breaker only; the failure is reported in each verdict
+            return {}, f"{type(exc).__name__}: {exc}"
         out: dict[int, dict[str, int]] = {}
         for i, o, name in pairs:
             out.setdefault(i, {})
             out[i][o] = out[i].get(o, 0) + int(counts.get((o, name), 0))
-        return out
+        return out, None
 
     def _mcq(self, q: Question, ents: Sequence[LinkedEntity], nodes: dict[str, list[str]],
              index: dict[tuple[str, str], list[EdgeView]], evidence: Sequence[Evidence], cooc: dict[str, int]) -> Verdict:
@@ -219,11 +224,12 @@ class EvidenceChecker:
         index = _pairs_index(self.store.edges_between(ids, ids)) if self.store is not None else {}
         unknown = sorted({(a.name, b.name) for _, _, a, b in jobs if (a.node_id, b.node_id) not in index})
         counts: dict[tuple[str, str], int] = {}
+        stats_error: str | None = None
         if unknown and self.stats is not None:
             try:
                 counts = dict(zip(unknown, self.stats.cooccur(unknown, self.window)))
-            except Exception:  # noqa: BLE001 - recorded below as unknown co-occurrence
-                counts = {}
+            except Exception as exc:  # noqa: BLE001 - recorded in each verdict below as "unknown"
+                stats_error = f"corpus statistics failed: {type(exc).__name__}: {exc}"
         for i, sentence, a, b in jobs:
             edges = index.get((a.node_id, b.node_id), [])
             if edges:
@@ -231,8 +237,12 @@ class EvidenceChecker:
                                            sources=sorted({s for e in edges for s in e.sources})))
                 continue
             n = counts.get((a.name, b.name))
+            if stats_error:
+                out[i].append(ClaimVerdict(sentence=sentence, head=a.name, tail=b.name, verdict="unknown", note=stats_error))
+                continue
             verdict = "corpus" if n is not None and n >= self.threshold else "unsupported"
-            out[i].append(ClaimVerdict(sentence=sentence, head=a.name, tail=b.name, verdict=verdict, cooccurrence=n))
+            note = None if self.stats is not None else "no corpus statistics index; graph checked only"
+            out[i].append(ClaimVerdict(sentence=sentence, head=a.name, tail=b.name, verdict=verdict, cooccurrence=n, note=note))
         return out
 
 

@@ -63,7 +63,10 @@ class ClaimVerdict(BaseModel):
     sentence: str
     head: str
     tail: str
-    verdict: Literal["graph", "corpus", "unsupported"]
+    verdict: Literal["graph", "corpus", "unsupported", "unknown"] = Field(
+        description="graph: an edge joins them; corpus: they co-occur; unsupported: neither; unknown: no edge and "
+        "the corpus statistics could not be read")
+    note: str | None = None
     sources: list[str] = Field(default_factory=list)
     cooccurrence: int | None = None
 

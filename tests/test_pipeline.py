@@ -265,3 +265,18 @@ def test_a_free_question_gets_a_verdict_for_its_own_claim(store, embedder, smoll
     [a] = pipe.answer_batch([Question(text="Is psoriasis associated with HLA-B?")])
     [claim] = [c for c in a.claims if c.sentence == "Is psoriasis associated with HLA-B?"]
     assert claim.verdict == "graph" and claim.sources == ["GWAS"] and {claim.head, claim.tail} == {"psoriasis", "HLA-B"}
+
+
+def test_a_failed_statistics_lookup_is_unknown_not_unsupported(store, embedder, settings):
+    from kgrag.evidence import EvidenceChecker
+
+    class BrokenStats:
+        def cooccur(self, pairs, window):
+            raise OSError("index unreadable")
+
+    pipe = Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM())
+    sentences = [["Breast cancer is caused by NOD2.", "Psoriasis is linked to HLA-B."]]
+    [verdicts] = EvidenceChecker(store, BrokenStats()).claims(["x"], [pipe.linker.link(sentences[0])], sentences)
+    by_pair = {(v.head, v.tail): v for v in verdicts}
+    assert by_pair[("breast cancer", "NOD2")].verdict == "unknown" and "index unreadable" in by_pair[("breast cancer", "NOD2")].note
+    assert by_pair[("psoriasis", "HLA-B")].verdict == "graph"  # the graph still decides where it can
