@@ -136,9 +136,12 @@ class Pipeline:
         if not qs:
             return []
         timer = _Timer()
-        traces: list[list[str]] = [[f"generator={self.generator.name}", f"graph={self._graph_name()}",
-                                    f"retrieval_mode={settings.retrieval_mode}", f"gate_mode={settings.gate_mode}"]
-                                   for _ in qs]
+        backends = [f"generator={self.generator.name}", f"graph={self._graph_name()}",
+                    f"text_index={'loaded' if self.text_index is not None else 'none'}",
+                    f"corpus_stats={getattr(self.stats, 'description', 'none') if self.stats is not None else 'none'}",
+                    f"retrieval_mode={settings.retrieval_mode}", f"gate_mode={settings.gate_mode}",
+                    f"selection_mode={settings.selection_mode}"]
+        traces: list[list[str]] = [list(backends) for _ in qs]
         with timer.stage("linking"):
             entities = self.linker.link([q.text for q in qs]) if self.linker else [[] for _ in qs]
             option_nodes = self.link_options(qs)
