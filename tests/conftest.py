@@ -60,3 +60,26 @@ def embedder():
     from kgrag.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+# --- exit without native teardown ------------------------------------------------------------
+# Once in a few full runs the interpreter segfaulted AFTER every test had passed and pytest had
+# printed its summary (exit code 139 in CI), in a native library's teardown at exit (LadybugDB,
+# the ArcadeDB JVM and torch are all loaded here; faulthandler did not catch it in a rerun). The
+# result is already decided then, so the session ends with pytest's own exit status before that
+# teardown runs. Tests themselves are unaffected.
+_EXIT_STATUS_KEY = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS_KEY] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _EXIT_STATUS_KEY in config.stash:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT_STATUS_KEY])
