@@ -44,8 +44,10 @@ def _trait_id(uri: str) -> str:
 
 
 def _variant_edges(ctx: LoadContext, path, line_no: int, snp: str, disease: str, pvalue: float,
-                   pmid: str, genes: tuple[tuple[str, str], ...], extra: dict | None = None) -> None:
-    ctx.node(SOURCE, NodeRecord(id=snp, label="Variant", name=snp), rank=20)
+                   pmid: str, genes: tuple[tuple[str, str], ...], extra: dict | None = None,
+                   variant_properties: dict | None = None) -> None:
+    """The variant node, its ASSOCIATES_VaP edge to the disease and a MAPS_VmG edge per Entrez gene in ``genes``."""
+    ctx.node(SOURCE, NodeRecord(id=snp, label="Variant", name=snp, properties=variant_properties or {}), rank=20)
     props = {"gwas_pvalue": pvalue, "gwas_pmids": [pmid] if pmid else [], **(extra or {})}
     ctx.edge(SOURCE, EdgeRecord(source_id=snp, type="ASSOCIATES_VaP", target_id=disease, sources=[SOURCE], properties=props))
     for relation, text in genes:
@@ -128,14 +130,5 @@ def _load_snps(ctx: LoadContext) -> None:
             continue
         disease = ctx.diseases.canonical(doid) or doid
         ctx.node(SOURCE, disease_node(disease, name), rank=20)
-        ctx.node(SOURCE, NodeRecord(id=snp, label="Variant", name=snp, properties={"chromosome": chrom}), rank=20)
-        ctx.edge(SOURCE, EdgeRecord(source_id=snp, type="ASSOCIATES_VaP", target_id=disease, sources=[SOURCE],
-                                    properties={"gwas_pvalue": pvalue, "gwas_pmids": [pmid] if pmid else []}))
-        for relation, text in (("containing", containing), ("upstream", upstream), ("downstream", downstream)):
-            for entrez in filter(None, (t.strip() for t in re.split(r"[,|;]", text))):
-                if not entrez.isdigit():
-                    ctx.issues.report(path, line_no, f"{relation} gene {entrez!r} is not an Entrez id")
-                    continue
-                gene = _gene(ctx, entrez)
-                ctx.edge(SOURCE, EdgeRecord(source_id=snp, type="MAPS_VmG", target_id=gene, sources=[SOURCE],
-                                            properties={"gwas_relation": [relation]}))
+        genes = (("containing", containing), ("upstream", upstream), ("downstream", downstream))
+        _variant_edges(ctx, path, line_no, snp, disease, pvalue, pmid, genes, variant_properties={"chromosome": chrom})
