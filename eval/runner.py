@@ -44,6 +44,7 @@ from eval.datasets import EvalItem, LoadedDataset, load_dataset
 from eval.metrics import context_holds_answer
 from eval.parsing import parse_answer
 from kgrag.errors import KgragError
+from kgrag.generators import resolve_generator
 from kgrag.settings import Settings
 from kgrag.types import Answer, Question
 
@@ -262,7 +263,7 @@ def _append(handle: Any, rows: Iterable[RunRow]) -> None:
 def _write_meta(path: Path, settings: Settings, dataset: LoadedDataset, config: str, fingerprint: str, factory: str) -> None:
     meta = {
         "dataset": dataset.name, "config": config, "fingerprint": fingerprint, "settings_fingerprint": settings.fingerprint(),
-        "model": settings.llm_model, "backend": settings.generator, "pipeline_factory": factory,
+        "model": settings.llm_model, "backend": resolve_generator(settings), "pipeline_factory": factory,
         "data_path": dataset.path, "data_sha256": dataset.sha256, "git_commit": git_commit(),
         "load": {k: v for k, v in dataset.summary().items() if k != "problems"}, "problems": dataset.summary()["problems"],
         "settings": settings.public_dict(), "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -28,7 +28,8 @@ from kgrag.errors import GraphStoreError, KgragError, QuestionError
 from kgrag.generators import Generator, open_generator
 from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
-from kgrag.prompts import build_prompt, render_context
+from kgrag.generators.base import Prompt
+from kgrag.prompts import build_prompt, option_labels, render_context
 from kgrag.pruning import prune
 from kgrag.settings import Settings, load_settings
 from kgrag.text import normalise
@@ -140,7 +141,7 @@ class Pipeline:
                     f"text_index={'loaded' if self.text_index is not None else 'none'}",
                     f"corpus_stats={getattr(self.stats, 'description', 'none') if self.stats is not None else 'none'}",
                     f"retrieval_mode={settings.retrieval_mode}", f"gate_mode={settings.gate_mode}",
-                    f"selection_mode={settings.selection_mode}"]
+                    f"selection_mode={settings.selection_mode}", f"option_scoring={settings.option_scoring}"]
         traces: list[list[str]] = [list(backends) for _ in qs]
         with timer.stage("linking"):
             entities = self.linker.link([q.text for q in qs]) if self.linker else [[] for _ in qs]
@@ -273,9 +274,8 @@ class Pipeline:
                     texts[i] = f"abstained: {verdict.reason}"
         asked = sorted(llm_options)
         if asked:
-            prompts = [build_prompt(qs[i], evidence[i]) for i in asked]
-            option_scores = self.generator.score_options(prompts, [llm_options[i] for i in asked])
-            prompt_tokens = self.generator.count_tokens([(p.system or "") + p.user for p in prompts])
+            option_scores, prompt_tokens = self._score_options([qs[i] for i in asked], [evidence[i] for i in asked],
+                                                               [llm_options[i] for i in asked], [traces[i] for i in asked])
             for i, row, tokens in zip(asked, option_scores, prompt_tokens):
                 best = int(np.argmax(row))
                 choices[i] = llm_options[i][best]
@@ -302,6 +302,40 @@ class Pipeline:
                     usages[i].prompt_tokens += g.prompt_tokens
                     usages[i].completion_tokens += g.completion_tokens
         return texts, choices, scores, abstained
+
+    def _score_options(self, qs: Sequence[Question], evidence: Sequence[list[Evidence]], options: Sequence[list[str]],
+                       traces: Sequence[list[str]]) -> tuple[list[list[float]], list[int]]:
+        """The LLM's score of each option (higher is better) and the prompt tokens it read, per question.
+
+        ``option_scoring=label``: the prompt lists the options under labels and ONE request per question reads the
+        labels' next-token log-probabilities; a question whose model put no label among its likely first tokens
+        is scored again by likelihood (said in its trace). ``likelihood``: the mean token log-probability of each
+        option's text."""
+        n = len(qs)
+        scores: list[list[float] | None] = [None] * n
+        prompts: list[Prompt | None] = [None] * n
+        if self.settings.option_scoring == "label":
+            labels = [option_labels(q, opts) for q, opts in zip(qs, options)]
+            labelled = [k for k in range(n) if labels[k] is not None]
+            if labelled:
+                label_prompts = [build_prompt(qs[k], evidence[k], labelled=options[k]) for k in labelled]
+                got = self.generator.score_labels(label_prompts, [labels[k] for k in labelled])
+                for k, prompt, row in zip(labelled, label_prompts, got):
+                    if any(np.isfinite(row)):
+                        scores[k], prompts[k] = row, prompt
+                        traces[k].append("option scoring: label (one request)")
+                    else:
+                        traces[k].append("option scoring: no option label among the model's likely first tokens; "
+                                         "scored by likelihood")
+        rest = [k for k in range(n) if scores[k] is None]
+        if rest:
+            rest_prompts = [build_prompt(qs[k], evidence[k]) for k in rest]
+            for k, prompt, row in zip(rest, rest_prompts, self.generator.score_options(rest_prompts, [options[k] for k in rest])):
+                scores[k], prompts[k] = row, prompt
+                if self.settings.option_scoring == "likelihood":
+                    traces[k].append("option scoring: likelihood (one sequence per option)")
+        tokens = self.generator.count_tokens([(p.system or "") + p.user for p in prompts])  # type: ignore[union-attr]
+        return [list(row) for row in scores], tokens  # type: ignore[arg-type]
 
     @staticmethod
     def _attach_support(evidence: list[Evidence], verdict: Verdict) -> None:

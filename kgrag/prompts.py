@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kgrag.generators.base import Prompt
-from kgrag.types import Evidence, Question
+from kgrag.types import TASK_OPTIONS, Evidence, Question
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 SYSTEM = {
     "free": "You are an expert biomedical researcher. Answer the Question at the end using the Context when it is "
@@ -31,11 +33,25 @@ def render_context(evidence: Sequence[Evidence], given: str | None = None) -> st
     return "\n".join(lines)
 
 
-def build_prompt(question: Question, evidence: Sequence[Evidence], partial_answer: str = "") -> Prompt:
+def option_labels(question: Question, options: Sequence[str]) -> list[str] | None:
+    """The labels a prompt lists options under for label scoring: the answers themselves for fixed-answer tasks
+    (True/False, yes/no/maybe), letters A, B, ... otherwise; None when there are more options than letters."""
+    if question.task in TASK_OPTIONS:
+        return list(options)
+    return list(LETTERS[: len(options)]) if len(options) <= len(LETTERS) else None
+
+
+def build_prompt(question: Question, evidence: Sequence[Evidence], partial_answer: str = "",
+                 labelled: Sequence[str] | None = None) -> Prompt:
+    """The prompt for a question; ``labelled`` (options to list under letters, for label scoring) replaces the
+    plain option list with one "A. option" line each and asks for the letter."""
     context = render_context(evidence, question.context)
     head = f"Context:\n{context}\n\n" if context else ""
     if question.task == "true_false":
         body = f"Statement: {question.text}"
+    elif labelled is not None and question.task not in TASK_OPTIONS:
+        lines = "\n".join(f"{letter}. {option}" for letter, option in zip(LETTERS, labelled))
+        body = f"Question: {question.text}\nOptions:\n{lines}\nAnswer with the letter of the correct option."
     elif question.options:
         body = f"Question: {question.text}\nOptions: {', '.join(question.options)}"
     else:

@@ -104,3 +104,25 @@ def test_vllm_absent_gives_install_hint(tmp_settings):
     settings = tmp_settings.model_copy(update={"generator": "vllm"})
     with pytest.raises(BackendUnavailableError, match="needs vLLM"):
         VLLMGenerator.from_settings(settings)
+
+
+def test_label_scores_are_next_token_logprobs_in_one_padded_pass(smollm):
+    long = Prompt(system="You are a biomedical expert.", user=PROMPT.user + "\nOptions:\nA. NOD2\nB. HLA-B\nAnswer with the letter.")
+    short = Prompt(user="Is the sky blue? Options: yes, no")
+    batch = smollm.score_labels([long, short], [["A", "B"], ["yes", "no"]])
+    singles = [smollm.score_labels([p], [lab])[0] for p, lab in ((long, ["A", "B"]), (short, ["yes", "no"]))]
+    for got, want in zip(batch, singles):  # left padding in the batch does not change the scores
+        assert got == pytest.approx(want, abs=1e-3)
+    ids = smollm._prompt_ids(short)
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(smollm.model(input_ids=torch.tensor([ids])).logits[0, -1].float(), -1)
+    yes, no = (smollm.tokenizer.encode(w, add_special_tokens=False)[0] for w in ("yes", "no"))
+    assert batch[1] == pytest.approx([logprobs[yes].item(), logprobs[no].item()], abs=1e-3)
+
+
+def test_labels_must_start_with_distinct_tokens(smollm):
+    from kgrag.generators.base import label_token_ids, top_logprob_of_labels
+
+    with pytest.raises(ValueError, match="distinct"):
+        label_token_ids(smollm.tokenizer, ["HLA-B", "HLA-DQA1"])
+    assert top_logprob_of_labels({"A": -1.0, " B": -2.0, "\u0120A": -0.5}, ["A", "B", "C"]) == [-0.5, -2.0, float("-inf")]

@@ -98,6 +98,9 @@ class CountingGenerator:
     def score_options(self, prompts, options):
         return self.inner.score_options(prompts, options)
 
+    def score_labels(self, prompts, labels):
+        return self.inner.score_labels(prompts, labels)
+
     def count_tokens(self, texts):
         return self.inner.count_tokens(texts)
 

