@@ -126,3 +126,26 @@ def test_labels_must_start_with_distinct_tokens(smollm):
     with pytest.raises(ValueError, match="distinct"):
         label_token_ids(smollm.tokenizer, ["HLA-B", "HLA-DQA1"])
     assert top_logprob_of_labels({"A": -1.0, " B": -2.0, "\u0120A": -0.5}, ["A", "B", "C"]) == [-0.5, -2.0, float("-inf")]
+
+
+def test_vllm_engine_arguments_pick_float32_on_a_cpu_without_bf16(tmp_settings, monkeypatch):
+    from kgrag.generators import vllm_backend
+
+    assert vllm_backend.cpu_has_bf16("flags : fpu sse avx2") is False
+    assert vllm_backend.cpu_has_bf16("flags : fpu avx512f avx512_bf16") is True
+    monkeypatch.setattr(vllm_backend, "cpu_has_bf16", lambda cpuinfo=None: False)
+    kwargs = vllm_backend.engine_kwargs(tmp_settings, "/m", cpu=True)
+    assert kwargs["dtype"] == "float32" and kwargs["enable_prefix_caching"] and "gpu_memory_utilization" not in kwargs
+    gpu = vllm_backend.engine_kwargs(tmp_settings.model_copy(update={"vllm_tensor_parallel_size": 2}), "/m", cpu=False)
+    assert "dtype" not in gpu and gpu["gpu_memory_utilization"] == 0.85 and gpu["tensor_parallel_size"] == 2
+
+
+def test_auto_generator_is_transformers_without_cuda(tmp_settings, monkeypatch):
+    from kgrag.generators import resolve_generator
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_generator(tmp_settings) == "transformers"
+    assert resolve_generator(tmp_settings.model_copy(update={"generator": "openai"})) == "openai"
+    if importlib.util.find_spec("vllm") is not None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        assert resolve_generator(tmp_settings) == "vllm"

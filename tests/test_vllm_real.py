@@ -100,7 +100,7 @@ def test_engine_label_scores_are_exact_and_rank_like_transformers(engine, smollm
     assert sum(math.exp(s) for s in scores) <= 1.0 + 1e-6
     [reference] = smollm.score_labels([MCQ], [["A", "B", "C"]])  # float32 transformers on the same GGUF
     assert max(range(3), key=scores.__getitem__) == max(range(3), key=reference.__getitem__)
-    assert scores == pytest.approx(reference, abs=0.2)  # vLLM runs bfloat16
+    assert scores == pytest.approx(reference, abs=0.2)  # vLLM may run bfloat16 (where the CPU has it)
     [first] = engine.generate([MCQ], max_tokens=1)
     if first.text in ("A", "B", "C"):  # greedy's first token is the best-scored label
         assert first.text == "ABC"[max(range(3), key=scores.__getitem__)]

@@ -36,6 +36,10 @@ def server_command(settings, model_dir: str, *, port: int, host: str = "127.0.0.
                "--served-model-name", settings.llm_model, "--host", host, "--port", str(port),
                "--max-model-len", str(settings.vllm_max_model_len), "--enable-prefix-caching",
                "--max-logprobs", "20", "--seed", "0"]
+    from kgrag.generators.vllm_backend import cpu_has_bf16, on_cpu
+
+    if on_cpu():
+        command += ["--dtype", "bfloat16" if cpu_has_bf16() else "float32"]
     if settings.vllm_enforce_eager:
         command.append("--enforce-eager")
     if settings.vllm_tensor_parallel_size > 1:
