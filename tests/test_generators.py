@@ -149,3 +149,13 @@ def test_auto_generator_is_transformers_without_cuda(tmp_settings, monkeypatch):
     if importlib.util.find_spec("vllm") is not None:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         assert resolve_generator(tmp_settings) == "vllm"
+
+
+def test_length_groups_keep_each_pass_within_the_token_budget():
+    from kgrag.generators.transformers_backend import _length_groups
+
+    lengths = [1500, 100, 120, 1400, 3000, 90]
+    groups = _length_groups(lengths, 2048)
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    assert all(len(g) * max(lengths[i] for i in g) <= 2048 or len(g) == 1 for g in groups)
+    assert [4] in groups and any({1, 2, 5} <= set(g) for g in groups)
