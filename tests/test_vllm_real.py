@@ -74,6 +74,11 @@ def test_export_is_cached_and_complete(vllm_settings, model_dir):
     assert vllm_model_dir(vllm_settings) == model_dir  # second call: no new export
     assert os.stat(os.path.join(model_dir, "model.safetensors")).st_mtime_ns == stamp
     assert not [f for f in os.listdir(os.path.dirname(model_dir)) if "staging" in f]
+    weights = os.path.join(model_dir, "model.safetensors")
+    with open(weights, "r+b") as handle:  # a damaged export is noticed and exported again
+        handle.truncate(1000)
+    assert vllm_model_dir(vllm_settings) == model_dir
+    assert os.path.getsize(weights) > 1000
 
 
 def test_engine_generates_a_batch_of_16_with_finish_reasons(engine):

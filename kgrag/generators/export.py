@@ -8,7 +8,8 @@ embeddings are tied), the config without its ``quantization_config`` and the tok
 The directory is cached under ``<home>/models/<name>``: built in a staging directory beside it, checked
 (the files exist, the weights load back with the right tensor count), then renamed into place, so a
 killed export never leaves a half-written model that vLLM would load. A ``manifest.json`` records the
-source file, its size and modification time; a changed source is exported anew.
+source file, its size and modification time, and the size of every exported file; a changed source, or an export whose files
+no longer have their recorded sizes (truncated, deleted), is exported anew.
 
 Example::
 
@@ -57,12 +58,31 @@ def vllm_model_dir(settings: Settings, *, log=None) -> str:
         return settings.llm_model  # a HF directory or a hub name: vLLM loads it as it is
     target = settings.home / "models" / _slug(settings.llm_model)
     stamp = _source_stamp(source)
-    if _manifest(target) == stamp:
-        return str(target)
+    manifest = _manifest(target)
+    if manifest is not None and {k: manifest.get(k) for k in stamp} == stamp:
+        damaged = _damaged_files(target, manifest.get("files", {}))
+        if not damaged:
+            return str(target)
+        if log:
+            log(f"{target}: {', '.join(damaged)} differ from the export's manifest; exporting again")
     if log:
         log(f"exporting {source.name} for vLLM into {target} (once; about 30 s)")
     export_gguf(source, target, stamp)
     return str(target)
+
+
+def _damaged_files(target: Path, sizes: dict[str, int]) -> list[str]:
+    """Files of an export whose size is not the one its manifest recorded (or that are missing)."""
+    if not sizes:
+        return ["(no file sizes in manifest.json)"]
+    damaged = []
+    for name, size in sizes.items():
+        try:
+            if (target / name).stat().st_size != size:
+                damaged.append(name)
+        except OSError:
+            damaged.append(name)
+    return damaged
 
 
 def _manifest(target: Path) -> dict | None:
@@ -102,7 +122,8 @@ def export_gguf(source: Path, target: Path, stamp: dict | None = None) -> Path:
         # check before swapping in: the weights read back whole
         if len(load_file(str(staging / "model.safetensors"))) != len(state):
             raise BackendUnavailableError(f"export of {source} wrote an incomplete model.safetensors")
-        (staging / MANIFEST).write_text(json.dumps(stamp or _source_stamp(source)))
+        files = {f.name: f.stat().st_size for f in staging.iterdir() if f.is_file()}
+        (staging / MANIFEST).write_text(json.dumps({**(stamp or _source_stamp(source)), "files": files}))
         old = target.parent / f".{target.name}.old-{os.getpid()}-{int(time.time())}"
         if target.exists():
             target.rename(old)
