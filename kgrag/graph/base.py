@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from kgrag.graph.schema import EdgeRecord, EdgeView, GraphSchema, NodeRecord
+from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord
 
 
 @runtime_checkable
@@ -23,9 +23,12 @@ class GraphStore(Protocol):
       restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one query.
     - ``edges_between`` returns the edges joining any node of ``ids_a`` to any of ``ids_b``.
     - All user values travel as query parameters.
+    - ``read_marker``/``write_marker`` keep one :class:`BuildMarker` in the store, outside the
+      graph: ``schema()`` and the lookups never count or return it (kgrag/graph/serving.py reads it).
     """
 
     backend: str
+    location: str  # the graph's file or redacted URI, for messages
 
     def create_schema(self) -> None: ...
 
@@ -53,5 +56,9 @@ class GraphStore(Protocol):
     def schema(self) -> GraphSchema: ...
 
     def clear(self) -> None: ...
+
+    def read_marker(self) -> BuildMarker | None: ...
+
+    def write_marker(self, marker: BuildMarker) -> None: ...
 
     def close(self) -> None: ...

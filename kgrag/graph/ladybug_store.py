@@ -58,7 +58,7 @@ from kgrag.graph.rows import (
     normalise_keys,
     unique,
 )
-from kgrag.graph.schema import EdgeRecord, EdgeView, GraphSchema, NodeRecord
+from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord
 
 URI_PREFIX = "ladybug://"
 _SEP = "\x1f"  # unit separator: joins list elements in the CSV files COPY reads
@@ -71,6 +71,9 @@ _NODE_DDL = (
     "keys STRING[], synonyms STRING[], xrefs STRING[], sources STRING[], props STRING)"
 )
 _EDGE_DDL = "CREATE REL TABLE IF NOT EXISTS Edge(FROM Node TO Node, type STRING, sources STRING[], props STRING)"
+# The build marker (kgrag.graph.schema.BuildMarker as JSON): its own table, so no Node/Edge query sees it.
+MARKER_TABLE = "KgragBuild"
+_MARKER_DDL = f"CREATE NODE TABLE IF NOT EXISTS {MARKER_TABLE}(id STRING PRIMARY KEY, marker STRING)"
 
 
 def path_from_uri(uri: str) -> Path:
@@ -154,6 +157,7 @@ class LadybugGraphStore:
         read_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.location = str(self.path)
         self.read_only = read_only
         self.node_copy_threshold = node_copy_threshold
         self.edge_copy_threshold = edge_copy_threshold
@@ -213,8 +217,27 @@ class LadybugGraphStore:
         self.create_schema()
 
     def close(self) -> None:
+        """Close the connection and the database (LadybugDB checkpoints on close: no ``.wal`` is left)."""
         self._conn.close()
         self._db.close()
+
+    # --- build marker ---------------------------------------------------------------------------
+
+    def read_marker(self) -> BuildMarker | None:
+        """The build marker, or None for a graph no kgrag build has marked."""
+        tables = {row[0] for row in self._run("CALL show_tables() RETURN name")}
+        if MARKER_TABLE not in tables:
+            return None
+        rows = self._run(f"MATCH (b:{MARKER_TABLE} {{id: $id}}) RETURN b.marker", {"id": "graph"})
+        return BuildMarker.model_validate_json(rows[0][0]) if rows else None
+
+    def write_marker(self, marker: BuildMarker) -> None:
+        """Store ``marker`` (replacing the previous one)."""
+        self._run(_MARKER_DDL)
+        self._run(
+            f"MERGE (b:{MARKER_TABLE} {{id: $id}}) SET b.marker = $marker",
+            {"id": "graph", "marker": marker.model_dump_json()},
+        )
 
     def __enter__(self) -> "LadybugGraphStore":
         return self

@@ -34,6 +34,7 @@ from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 from pydantic import SecretStr
 
 from kgrag.errors import GraphStoreError
+from kgrag.settings import mask_text
 from kgrag.graph.rows import (
     NODE_FIELDS,
     check_edge_types,
@@ -51,9 +52,12 @@ from kgrag.graph.rows import (
     normalise_keys,
     unique,
 )
-from kgrag.graph.schema import EdgeRecord, EdgeView, GraphSchema, NodeRecord, check_identifier
+from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord, check_identifier
 
 ENTITY = "Entity"
+# The build marker (kgrag.graph.schema.BuildMarker as JSON) is one node with this label and no :Entity,
+# so schema() and every reader query, which all match :Entity, never see it.
+MARKER_LABEL = "KgragBuild"
 _N = ", ".join(f"n.{field}" for field in NODE_FIELDS)
 SCHEMA_STATEMENTS = (
     f"CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:{ENTITY}) REQUIRE n.id IS UNIQUE",
@@ -92,6 +96,7 @@ class Neo4jGraphStore:
         connection_timeout_s: float = 10.0,
     ) -> None:
         self.uri = redact_uri(uri)
+        self.location = self.uri + (f" (database {database})" if database else "")
         self.database = database
         self.schema_warnings: list[str] = []
         secret = password if isinstance(password, SecretStr) else SecretStr(password)
@@ -115,10 +120,12 @@ class Neo4jGraphStore:
     # --- plumbing -------------------------------------------------------------------------------
 
     def _error(self, what: str, exc: BaseException) -> GraphStoreError:
-        message = str(getattr(exc, "message", None) or exc)
-        for text in self._hidden:
-            message = message.replace(text, "***")
-        return GraphStoreError(f"{what} at {self.uri} ({type(exc).__name__}): {message}")
+        # str(exc): the driver's own words (its GQL .message can be a bare "50N42: Unexpected error ...")
+        message = str(exc) or str(getattr(exc, "message", None) or "no detail")
+        hint = ("; check that the server runs at that address and KGRAG_GRAPH_URI, KGRAG_GRAPH_USER and "
+                "KGRAG_GRAPH_PASSWORD (credentials go there, not in the URI)") if what == "cannot connect" else ""
+        return GraphStoreError(mask_text(f"{what} to the graph at {self.uri} ({type(exc).__name__}): {message.rstrip('. ')}{hint}",
+                                         self._hidden))
 
     def _read(self, query: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
@@ -157,6 +164,21 @@ class Neo4jGraphStore:
 
     def close(self) -> None:
         self._driver.close()
+
+    # --- build marker ---------------------------------------------------------------------------
+
+    def read_marker(self) -> BuildMarker | None:
+        """The build marker, or None for a graph no kgrag build has marked (e.g. a production SPOKE)."""
+        rows = self._read(f"MATCH (b:{MARKER_LABEL}) WHERE b.id = $id RETURN b.marker", {"id": "graph"})
+        return BuildMarker.model_validate_json(rows[0][0]) if rows else None
+
+    def write_marker(self, marker: BuildMarker) -> None:
+        """Store ``marker`` (replacing the previous one), in its own transaction."""
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(f"MERGE (b:{MARKER_LABEL} {{id: $id}}) SET b.marker = $marker",
+                   id="graph", marker=marker.model_dump_json()).consume()
+
+        self._write(work)
 
     def __enter__(self) -> "Neo4jGraphStore":
         return self

@@ -8,7 +8,7 @@ and its evidence properties (scores, p-values) in ``properties``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -150,3 +150,21 @@ def edge_sentence(edge: EdgeView) -> str:
         f"{edge.source.label} {edge.source.name} {verb} {edge.target.label} {edge.target.name} "
         f"and Provenance of this association is {provenance}."
     )
+
+
+class BuildMarker(BaseModel):
+    """The state of the last build, kept inside the store (not a node of the graph: readers never see it).
+
+    ``kgrag build-graph`` writes it with ``state="building"`` before it changes anything and with
+    ``state="complete"`` (and the counts) when the load has been checked. A graph whose marker says
+    ``building`` is half-built and readers refuse it; a graph without a marker was not built by
+    kgrag (e.g. a production SPOKE in Neo4j) and is served when it is not empty.
+    """
+
+    state: Literal["building", "complete"]
+    build_id: str = Field(description="Unique per build; the Ladybug manifest names it too")
+    started: str = Field(description="UTC ISO time the build began")
+    finished: str | None = Field(default=None, description="UTC ISO time the build was checked")
+    clear: bool = Field(default=False, description="Whether the build started from an empty graph")
+    nodes: int = Field(default=0, ge=0, description="Nodes in the store when the build finished")
+    edges: int = Field(default=0, ge=0, description="Edges in the store when the build finished")
