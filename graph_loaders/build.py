@@ -85,9 +85,20 @@ def collect(settings: Settings, *, progress: bool = True) -> tuple[LoadContext, 
 
 
 def build_graph(settings: Settings, store: GraphStore, *, progress: bool = True, clear: bool = False) -> BuildReport:
-    """Read every public source, merge, and write the graph to ``store``; see the module docstring."""
+    """Read every public source, merge, and write the graph to ``store``; see the module docstring.
+
+    This writes into ``store`` as it is; ``kgrag build-graph`` instead calls :func:`collect` and
+    :func:`write_graph` inside :func:`kgrag.graph.staging.staged_build`, so readers never see a
+    half-built graph.
+    """
     start = time.perf_counter()
     ctx, seconds = collect(settings, progress=progress)
+    return write_graph(settings, store, ctx, seconds, start=start, progress=progress, clear=clear)
+
+
+def write_graph(settings: Settings, store: GraphStore, ctx: LoadContext, seconds: dict[str, float], *,
+                start: float, progress: bool = True, clear: bool = False) -> BuildReport:
+    """Write the records :func:`collect` merged to ``store`` (emptied first with ``clear``); the report."""
     if clear:
         store.clear()
     store.create_schema()

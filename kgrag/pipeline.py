@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 from kgrag.context import Candidate, gather_kg
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
 from kgrag.evidence import EvidenceChecker, Verdict, split_sentences
-from kgrag.errors import GraphStoreError, KgragError, QuestionError
+from kgrag.errors import KgragError, QuestionError
 from kgrag.generators import Generator, open_generator
 from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
@@ -375,18 +374,10 @@ class Pipeline:
 
 
 def _open_built_graph(settings: Settings) -> GraphStore:
-    """The configured graph store, refusing a missing or empty graph with the command that builds it."""
-    from kgrag.graph import open_graph_store
+    """The configured graph store, refusing a missing, empty, half-built or mismatched graph (kgrag/graph/serving.py)."""
+    from kgrag.graph.serving import open_serving_graph
 
-    if settings.graph_uri.startswith("ladybug://"):
-        path = settings.graph_uri[len("ladybug://"):]
-        if not Path(path).exists():
-            raise GraphStoreError(f"no graph at {path} (KGRAG_GRAPH_URI); build it with `kgrag build-graph`")
-    store = open_graph_store(settings, read_only=True)
-    if store.schema().total_nodes == 0:
-        store.close()
-        raise GraphStoreError(f"the graph at {settings.graph_uri} is empty; build it with `kgrag build-graph`")
-    return store
+    return open_serving_graph(settings)
 
 
 def _optional_stats(settings: Settings) -> Any | None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from kgrag.errors import KgragError
+
+if TYPE_CHECKING:
+    from kgrag.graph.staging import StagedBuild
 
 
 def register(app: typer.Typer) -> None:
@@ -21,27 +25,35 @@ def register(app: typer.Typer) -> None:
 
 def build_graph_command(
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
-    clear: bool = typer.Option(False, "--clear", help="Empty the store before loading."),
+    clear: bool = typer.Option(False, "--clear", help="Build from an empty graph (default: merge into the current one)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
     user_graph: Path | None = typer.Option(None, "--user-graph", help="Load your own nodes.csv + edges.csv "
                                            "from this folder instead of the public sources (docs/user_graph.md)."),
 ) -> None:
-    """Build the public SPOKE-style graph from KGRAG_SOURCES_DIR (or downloads) into KGRAG_GRAPH_URI."""
-    from graph_loaders.build import build_graph
-    from kgrag.graph import open_graph_store
+    """Build the public SPOKE-style graph from KGRAG_SOURCES_DIR (or downloads) into KGRAG_GRAPH_URI.
+
+    The embedded graph is built in a staging file and swapped in when complete; readers never see
+    a half-built graph (kgrag/graph/staging.py).
+    """
+    import time
+
+    from graph_loaders.build import collect, write_graph
+    from kgrag.graph.staging import staged_build
     from kgrag.settings import load_settings
 
     err = Console(stderr=True)
     try:
         settings = load_settings()
-        store = open_graph_store(settings)
-        try:
-            if user_graph is not None:
-                _load_user_graph(store, user_graph, settings.graph_batch_size, clear, as_json)
-                return
-            report = build_graph(settings, store, progress=progress, clear=clear)
-        finally:
-            store.close()
+        if user_graph is not None:
+            with staged_build(settings, clear=clear, say=_note) as build:
+                data = _load_user_graph(build, user_graph, settings.graph_batch_size, clear)
+            _print_user_graph(data, as_json)
+            return
+        start = time.perf_counter()
+        ctx, seconds = collect(settings, progress=progress)
+        with staged_build(settings, clear=clear, say=_note) as build:
+            report = write_graph(settings, build.store, ctx, seconds, start=start, progress=progress, clear=clear)
+            build.written(report.nodes_written, report.edges_written)
     except KgragError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -61,16 +73,27 @@ def build_graph_command(
         out.print(f"  malformed {sample.file}:{sample.line}: {sample.reason}")
 
 
-def _load_user_graph(store, directory: Path, batch_size: int, clear: bool, as_json: bool) -> None:
+def _note(message: str) -> None:
+    """A build's note on stderr, unwrapped (paths stay whole)."""
+    typer.echo(f"note: {message}", err=True)
+
+
+def _load_user_graph(build: "StagedBuild", directory: Path, batch_size: int, clear: bool) -> dict[str, Any]:
+    """Load a user's nodes.csv/edges.csv into the build's store; the report as plain data."""
     from graph_loaders.issues import RowIssues
     from graph_loaders.user_graph import load_user_graph
 
+    store = build.store
     if clear:
         store.clear()
     issues = RowIssues()
     report = load_user_graph(store, directory, issues, batch_size=batch_size)
-    data = {**report.model_dump(), "malformed": issues.counts,
+    build.written(report.nodes, report.edges)
+    return {**report.model_dump(), "malformed": issues.counts,
             "malformed_samples": [s.model_dump() for s in issues.samples], "schema": store.schema().model_dump()}
+
+
+def _print_user_graph(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
@@ -83,7 +106,7 @@ def graph_coverage_command(
 ) -> None:
     """Report which benchmark rows the built graph can decide (pair, is-a or identity present)."""
     from graph_loaders.coverage import DATASETS, coverage
-    from kgrag.graph import open_graph_store
+    from kgrag.graph.serving import open_serving_graph
     from kgrag.settings import load_settings
 
     err = Console(stderr=True)
@@ -92,7 +115,7 @@ def graph_coverage_command(
         raise typer.Exit(2)
     try:
         settings = load_settings()
-        store = open_graph_store(settings)
+        store = open_serving_graph(settings)
         try:
             report = coverage(settings, store, dataset)
         finally:
