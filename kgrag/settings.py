@@ -16,8 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -33,6 +36,78 @@ SelectionMode = Literal["llm", "evidence", "llm+evidence"]
 GeneratorBackend = Literal["auto", "transformers", "openai", "vllm"]
 OptionScoring = Literal["label", "likelihood"]
 FailurePolicy = Literal["retrieve", "skip"]
+
+
+MASK = "***"
+# query parameters whose values are secrets (compared lower-case, '-' read as '_')
+SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "access_token", "auth",
+                           "api_key", "apikey", "key", "client_secret", "sig", "signature"})
+_URI_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+
+
+def mask_uri(uri: str) -> str:
+    """``uri`` with its credentials masked: ``bolt://neo4j:***@host:7687``, ``https://h/?api_key=***``.
+
+    The password of ``user:password@`` (or a lone token before ``@``) and the values of secret-looking
+    query parameters (password, token, api_key, key, ...) become ``***``; anything else is kept, and a
+    string that is not a URI comes back unchanged. Never raises: it runs inside error messages.
+
+    Example::
+
+        mask_uri("bolt://neo4j:secret123@127.0.0.1:7687")  # 'bolt://neo4j:***@127.0.0.1:7687'
+    """
+    try:
+        parts = urlsplit(uri)
+        if not parts.scheme or "://" not in uri:
+            return uri
+        netloc, query = parts.netloc, parts.query
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user, has_password, _ = userinfo.partition(":")
+            netloc = f"{user}:{MASK}@{host}" if has_password else f"{MASK}@{host}"
+        pairs = parse_qsl(query, keep_blank_values=True) if query else []
+        if any(_secret_name(k) for k, _ in pairs):
+            query = urlencode([(k, MASK if _secret_name(k) else v) for k, v in pairs], safe="*")
+        if (netloc, query) == (parts.netloc, parts.query):
+            return uri
+        return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+                + (f"#{parts.fragment}" if parts.fragment else ""))
+    except Exception:  # noqa: BLE001 - a mask must never fail; hide the whole value rather than leak it
+        return MASK
+
+
+def _secret_name(name: str) -> bool:
+    return name.lower().replace("-", "_") in SECRET_PARAMS
+
+
+def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every URI in it masked (:func:`mask_uri`) and each of ``secrets`` replaced by ``***``."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return _URI_IN_TEXT.sub(lambda m: mask_uri(m.group(0)), text)
+
+
+def environment_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    """Secret values set in ``KGRAG_*`` variables: passwords, keys, tokens, and passwords inside URIs.
+
+    Used to scrub error messages even when the settings themselves could not be loaded.
+    """
+    env = os.environ if environ is None else environ
+    found: list[str] = []
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or not value:
+            continue
+        upper = name.upper()
+        if any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "API_KEY")) and value != "EMPTY":
+            found.append(value)
+        elif "://" in value:
+            try:
+                parts = urlsplit(value)
+                found += [p for p in (parts.password,) if p]
+                found += [v for k, v in parse_qsl(parts.query) if _secret_name(k) and v]
+            except ValueError:
+                continue
+    return found
 
 
 def default_home() -> Path:
@@ -194,7 +269,10 @@ class Settings(BaseSettings):
         """Settings as plain JSON data with secrets masked (for traces and reports)."""
         data = self.model_dump(mode="json")
         for key in ("graph_password", "llm_api_key"):
-            data[key] = "***"
+            data[key] = MASK
+        for key, value in data.items():
+            if isinstance(value, str) and "://" in value:
+                data[key] = mask_uri(value)
         return data
 
     def fingerprint(self) -> str:
@@ -211,6 +289,6 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
-            shown = "***" if any(w in field for w in ("password", "key")) else repr(err.get("input"))
+            shown = MASK if any(w in field for w in ("password", "key")) else mask_text(repr(err.get("input")))
             problems.append(f"{ENV_PREFIX}{field.upper()} ({field}): {err['msg']} (got {shown})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

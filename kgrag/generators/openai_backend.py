@@ -32,7 +32,7 @@ Timeouts and retries (settings ``llm_timeout_s``, ``llm_timeout_per_1k_tokens_s`
   and the settings to change; so do other failures after the request was sent (a connection dropped while
   waiting), any other 4xx (with the status and the first 300 characters of the body), and malformed answers
   (a body that is not JSON, no ``choices``, no ``message``, no ``logprobs``). Messages name the server URL
-  and never the API key.
+  with its credentials masked (``user:***@``, ``?api_key=***``; :func:`kgrag.settings.mask_uri`) and never the API key.
 
 Example::
 
@@ -54,7 +54,7 @@ import httpx
 
 from kgrag.errors import BackendUnavailableError
 from kgrag.generators.base import Generation, Prompt, top_logprob_of_labels
-from kgrag.settings import Settings
+from kgrag.settings import Settings, mask_text, mask_uri
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -90,12 +90,8 @@ def _prompt_text(payload: dict) -> str:
 
 
 def _display_url(url: str) -> str:
-    """The URL without user:password, for messages."""
-    try:
-        parsed = httpx.URL(url)
-        return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
-    except Exception:  # noqa: BLE001 - a message must never fail
-        return url
+    """The URL with its credentials masked (user:***@, ?api_key=***), for names and messages."""
+    return mask_uri(url)
 
 
 def _usage_tokens(data: dict, key: str) -> int | None:
@@ -117,7 +113,7 @@ class OpenAICompatibleGenerator:
         self.base_url = base_url.rstrip("/")
         self.root_url = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         self.model = model
-        self.name = f"openai:{model}@{self.base_url}"
+        self.name = f"openai:{model}@{_display_url(self.base_url)}"
         self.temperature = temperature
         self.timeout_s = timeout_s
         self.timeout_per_1k_tokens_s = timeout_per_1k_tokens_s
@@ -145,7 +141,8 @@ class OpenAICompatibleGenerator:
         return self.timeout_s + self.timeout_per_1k_tokens_s * max(0, prompt_tokens) / 1000
 
     def _clean(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """``text`` (a server's answer, an exception) with the API key and URL credentials masked."""
+        return mask_text(text, [self._secret] if self._secret else [])
 
     def _post(self, url: str, payload: dict, *, absent_ok: bool = False) -> dict | None:
         """POST ``payload`` as JSON and return the JSON object answered; ``None`` for 404/405 when ``absent_ok``."""
