@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 from kgrag.errors import KgragError, SourceFileError
 from kgrag.settings import Settings
 from kgrag.sources import sha256_file, source_path
-from kgrag.types import TASK_OPTIONS, Question, Task
+from kgrag.types import TASK_OPTIONS, Question, Task, option_key
 
 MCQ_MARKER = "Given list is:"
 
@@ -115,19 +115,23 @@ class DatasetSpec:
     description: str
 
 
-def _dedupe(options: list[str]) -> list[str]:
-    seen: list[str] = []
+def _dedupe(options: list[str], gold: str) -> list[str]:
+    """Options without repeats (compared as :func:`kgrag.types.option_key`: case and white space ignored),
+    in order; of a repeated option the gold answer's spelling is kept, else the first."""
+    kept: dict[str, str] = {}
     for option in options:
-        if option not in seen:
-            seen.append(option)
-    return seen
+        key = option_key(option)
+        if key not in kept or option == gold:
+            kept[key] = option
+    return list(kept.values())
 
 
 def _check_options(item_id: str, options: list[str], gold: str, problems: list[RowProblem]) -> list[str]:
     """Report (without dropping) repeated options and a gold answer missing from the options."""
-    unique = _dedupe(options)
+    unique = _dedupe(options, gold)
     if len(unique) != len(options):
-        repeated = sorted({o for o in options if options.count(o) > 1})
+        keys = [option_key(o) for o in options]
+        repeated = sorted({o for o, k in zip(options, keys) if keys.count(k) > 1})
         problems.append(RowProblem(id=item_id, problem=f"options repeat: {repeated}; kept with {len(unique)} distinct options", dropped=False))
     if gold not in unique:
         problems.append(RowProblem(id=item_id, problem=f"gold {gold!r} is not among the options {unique}; kept, cannot be answered correctly", dropped=False))

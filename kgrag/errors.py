@@ -27,3 +27,7 @@ class IndexMismatchError(KgragError):
 
 class BackendUnavailableError(KgragError):
     """An optional backend (vLLM, faiss-gpu, ...) is not installed or cannot start."""
+
+
+class InputError(KgragError, ValueError):
+    """Bad input at the edge (an argument, an option value, a file the user named); the CLI exits with 2."""

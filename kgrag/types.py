@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from kgrag.errors import QuestionError
 
 Task = Literal["free", "true_false", "mcq", "yes_no_maybe"]
 
@@ -14,14 +17,84 @@ TASK_OPTIONS: dict[str, list[str]] = {
 }
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def option_key(option: str) -> str:
+    """The form two options are compared in: case-folded, runs of white space made one space, trimmed."""
+    return " ".join(option.split()).casefold()
+
+
+def check_unicode(value: str, what: str) -> str:
+    """``value`` if it is valid Unicode text, else :class:`QuestionError` naming ``what`` and the position.
+
+    A lone surrogate (``\\ud800``...) is what Python makes of bytes that are not UTF-8 (command-line
+    arguments, files read with ``surrogateescape``); it cannot be encoded, embedded or sent to an LLM.
+    """
+    bad = _LONE_SURROGATE.search(value)
+    if bad:
+        raise QuestionError(f"{what} is not valid Unicode text: a lone surrogate {bad.group()!r} at character "
+                            f"{bad.start()} (bytes that are not UTF-8?)")
+    return value
+
+
 class Question(BaseModel):
-    """A question as the pipeline takes it. ``options`` is set for MCQ; T/F and yes/no/maybe fill theirs."""
+    """A question as the pipeline takes it. ``options`` is set for MCQ; T/F and yes/no/maybe fill theirs.
+
+    Invalid input raises :class:`kgrag.errors.QuestionError` (a ``ValueError``) naming the field: text that
+    is not valid Unicode, an unknown task, or options that repeat once case and white space are ignored.
+
+    Example::
+
+        Question(text="Which gene is linked to psoriasis?", options=["HLA-B", "TP53"])
+    """
 
     text: str
     options: list[str] | None = None
     task: Task = "free"
     id: str | None = None
     context: str | None = Field(default=None, description="Given context (e.g. PubMedQA's abstract), used as is")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise QuestionError("invalid question: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_unicode(cls, value: str) -> str:
+        return check_unicode(value, "the question text")
+
+    @field_validator("context")
+    @classmethod
+    def _context_is_unicode(cls, value: str | None) -> str | None:
+        return None if value is None else check_unicode(value, "the context")
+
+    @field_validator("options")
+    @classmethod
+    def _options_distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        seen: dict[str, str] = {}
+        for number, option in enumerate(value, 1):
+            check_unicode(option, f"option {number}")
+            key = option_key(option)
+            if key and key in seen:
+                raise QuestionError(f"options {seen[key]!r} and {option!r} are the same once case and white space "
+                                    "are ignored; give each option once")
+            seen.setdefault(key, option)
+        return value
+
+
+def _describe(err: Any) -> str:
+    """One pydantic error as 'field: message (got value)', the value cut to 80 characters."""
+    field = ".".join(str(p) for p in err.get("loc", ())) or "question"
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if err.get("type") == "value_error":  # our own validators: the message already names the value
+        return f"{field}: {message}"
+    shown = repr(err.get("input"))
+    return f"{field}: {message} (got {shown[:80]}{'...' if len(shown) > 80 else ''})"
 
 
 class LinkedEntity(BaseModel):
