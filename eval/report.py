@@ -40,7 +40,7 @@ from eval.metrics import (
     pmid_recall_at_k,
     score,
 )
-from eval.runner import RunError, RunRow, git_commit, meta_path_for, read_run
+from eval.runner import RunError, RunInputError, RunRow, git_commit, meta_path_for, read_run
 from kgrag.errors import KgragError
 
 RECALL_KS = (1, 5, 10)
@@ -103,7 +103,7 @@ def load_run(path: Path | str) -> RunData:
     """Read a run JSONL (a torn last line is ignored and noted) and its ``.meta.json`` if present."""
     path = Path(path)
     if not path.is_file():
-        raise RunError(f"run file {path} not found")
+        raise RunInputError(f"run file {path} not found")
     run = read_run(path)
     if run.duplicates:
         raise RunError(f"{path}: ids written more than once {run.duplicates[:10]}")

@@ -43,7 +43,7 @@ from tqdm import tqdm
 from eval.datasets import EvalItem, LoadedDataset, load_dataset
 from eval.metrics import context_holds_answer
 from eval.parsing import parse_answer
-from kgrag.errors import KgragError
+from kgrag.errors import InputError, KgragError
 from kgrag.generators import resolve_generator
 from kgrag.settings import Settings
 from kgrag.types import Answer, Question
@@ -61,6 +61,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 class RunError(KgragError):
     """A run cannot start or continue (bad configuration, corrupt run file, broken pipeline)."""
+
+
+class RunInputError(RunError, InputError):
+    """A run was asked for something that cannot be: an unknown configuration, a malformed factory name, a
+    bad --limit or --batch-size, a run file that does not exist (the CLI exits with 2)."""
 
 
 class BatchPipeline(Protocol):
@@ -137,7 +142,7 @@ def config_settings(base: Settings, config: str) -> Settings:
     try:
         overrides = CONFIGS[config]
     except KeyError:
-        raise RunError(f"unknown configuration {config!r}; choose one of {sorted(CONFIGS)}") from None
+        raise RunInputError(f"unknown configuration {config!r}; choose one of {sorted(CONFIGS)}") from None
     return base.model_copy(update=overrides)
 
 
@@ -145,7 +150,7 @@ def import_factory(dotted: str) -> Callable[[Settings], BatchPipeline]:
     """Import ``package.module:attr.attr`` (a callable taking Settings and returning a pipeline)."""
     module_name, sep, attr_path = dotted.partition(":")
     if not sep or not module_name or not attr_path:
-        raise RunError(f"pipeline factory {dotted!r} must look like 'package.module:function'")
+        raise RunInputError(f"pipeline factory {dotted!r} must look like 'package.module:function'")
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -228,7 +233,7 @@ def select_items(items: list[EvalItem], limit: int | None, seed: int | None) -> 
         random.Random(seed).shuffle(chosen)
     if limit is not None:
         if limit < 0:
-            raise RunError(f"--limit must be >= 0 (got {limit})")
+            raise RunInputError(f"--limit must be >= 0 (got {limit})")
         chosen = chosen[:limit]
     return chosen
 
@@ -278,7 +283,7 @@ def run_eval(settings: Settings, dataset: str, config: str, out_dir: Path | str 
              progress: bool = True, log: Callable[[str], None] = print, loaded: LoadedDataset | None = None) -> RunResult:
     """Run (or resume) ``config`` on ``dataset``; see the module docstring. Returns what was done."""
     if batch_size <= 0:
-        raise RunError(f"--batch-size must be > 0 (got {batch_size})")
+        raise RunInputError(f"--batch-size must be > 0 (got {batch_size})")
     started = time.monotonic()
     run_settings = config_settings(settings, config)
     data = loaded or load_dataset(run_settings, dataset)

@@ -57,11 +57,11 @@ def test_eval_report_and_anchors_commands(env):
 def test_bad_names_are_clear_errors(env):
     runner = CliRunner()
     r = runner.invoke(app, ["eval", "--dataset", "nope", "--config", "kg", "--pipeline", FAKE])
-    assert r.exit_code == 1 and "unknown dataset 'nope'" in r.output
+    assert r.exit_code == 2 and "unknown dataset 'nope'" in r.output
     r = runner.invoke(app, ["eval", "--dataset", "biomixqa-tf", "--config", "rag", "--pipeline", FAKE])
-    assert r.exit_code == 1 and "unknown configuration 'rag'" in r.output
+    assert r.exit_code == 2 and "unknown configuration 'rag'" in r.output
     r = runner.invoke(app, ["anchors", "--dataset", "pubmedqa"])
-    assert r.exit_code == 1 and "anchors exist only" in r.output
+    assert r.exit_code == 2 and "anchors exist only" in r.output
 
 
 def test_eval_covered_ids_file(env):
@@ -73,7 +73,7 @@ def test_eval_covered_ids_file(env):
     summary = json.loads(r.stdout)["summary"]
     assert summary["covered_ids_given"] == 3 and summary["covered"]["n"] == 3 and summary["covered"]["correct"] == 3
     r = CliRunner().invoke(app, ["eval", "--dataset", "biomixqa-tf", "--config", "kg", "--pipeline", FAKE, "--covered", str(env / "no.txt")])
-    assert r.exit_code == 1 and "no.txt not found" in r.output
+    assert r.exit_code == 2 and "no.txt not found" in r.output
 
 
 def test_covered_from_graph_coverage_json(env):

@@ -34,7 +34,7 @@ def test_cli_errors_are_clear(tmp_path: Path, tmp_settings, fixtures_dir: Path) 
     runner = CliRunner()
     env = {"KGRAG_HOME": str(tmp_path / "home")}
     missing = runner.invoke(app, ["stats", "count", "metformin"], env=env)
-    assert missing.exit_code == 2 and "build-stats-index" in missing.output
+    assert missing.exit_code == 1 and "build-stats-index" in missing.output  # a missing artefact: exit 1
     bad_path = runner.invoke(app, ["build-stats-index", "--corpus", str(fixtures_dir / "quco" / "corpus.jsonl"),
                                    "--out", str(tmp_path / "offsets")], env=env)
-    assert bad_path.exit_code == 2 and "'offset'" in bad_path.output
+    assert bad_path.exit_code == 1 and "'offset'" in bad_path.output

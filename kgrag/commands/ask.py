@@ -1,40 +1,69 @@
-"""`kgrag ask`: answer one question and show its provenance."""
+"""`kgrag ask`: answer one question and show its provenance (errors: the boundary in kgrag/cli.py)."""
 
 from __future__ import annotations
 
 import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional, get_args
 
 import typer
+
+from kgrag.errors import IndexMismatchError
+from kgrag.settings import Settings
+from kgrag.types import Question, Task
+
+TaskName = Enum("TaskName", {name: name for name in get_args(Task)}, type=str)  # --task's choices, from types.Task
 
 
 def register(app: typer.Typer) -> None:
     app.command("ask")(ask)
 
 
+def check_text_index_model(settings: Settings) -> None:
+    """Fail at once, before any model is loaded, when the text index was built with another embedding model.
+
+    (Loading an unknown KGRAG_EMBEDDING_MODEL first would try to download it, then fail with a network error.)
+    A missing or unreadable index is left to ``TextIndex.load``, which names the problem.
+    """
+    if settings.retrieval_mode not in ("text", "kg+text"):
+        return
+    from kgrag.text_index import read_manifest
+
+    try:
+        built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
+    except (OSError, ValueError, AttributeError):
+        return
+    if built and built != settings.embedding_model:
+        raise IndexMismatchError(
+            f"text index at {settings.text_index_dir} was built with embedding model {built!r}, but "
+            f"KGRAG_EMBEDDING_MODEL={settings.embedding_model!r} is in use: its vectors are not comparable. Rebuild "
+            f"it (`kgrag build-text-index`) or set KGRAG_EMBEDDING_MODEL={built}")
+
+
 def ask(
     question: str = typer.Argument(..., help="The question or statement"),
-    options: str = typer.Option(None, "--options", help="Comma-separated options (MCQ)"),
-    task: str = typer.Option(None, "--task", help="free | true_false | mcq | yes_no_maybe"),
+    options: str = typer.Option(None, "--options", help="Comma-separated options (MCQ), each given once"),
+    task: Optional[TaskName] = typer.Option(None, "--task", case_sensitive=False, help="The kind of question"),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Answer as JSON"),
 ) -> None:
     """Answer QUESTION with graph and literature evidence; print the answer and where it came from."""
     from rich.console import Console
     from rich.table import Table
 
-    from kgrag.errors import KgragError
     from kgrag.pipeline import Pipeline
     from kgrag.settings import load_settings
 
+    option_list = [o.strip() for o in options.split(",")] if options else None
+    task_name = task.value if task is not None else None
+    Question(text=question, options=option_list, **({"task": task_name} if task_name else {}))  # fail before loading
+    settings = load_settings()
+    check_text_index_model(settings)
+    pipeline = Pipeline.from_settings(settings)
     try:
-        settings = load_settings()
-        pipeline = Pipeline.from_settings(settings)
-        try:
-            result = pipeline.answer(question, options=[o for o in options.split(",")] if options else None, task=task)
-        finally:
-            pipeline.close()
-    except KgragError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        result = pipeline.answer(question, options=option_list, task=task_name)
+    finally:
+        pipeline.close()
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
         return

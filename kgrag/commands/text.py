@@ -10,14 +10,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from kgrag.errors import KgragError
 
 console = Console(stderr=True)
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(code=1)
 
 
 def build_text_index(
@@ -32,18 +26,14 @@ def build_text_index(
     from kgrag.settings import load_settings
     from kgrag.text_index import TextIndex
 
-    try:
-        settings = load_settings()
-        started = time.perf_counter()
-        loaded = load_corpus(settings, corpus)
-        for problem in loaded.malformed[:10]:
-            console.print(f"[yellow]skipped:[/yellow] {problem}")
-        if len(loaded.malformed) > 10:
-            console.print(f"[yellow]... and {len(loaded.malformed) - 10} more malformed rows[/yellow]")
-        index = TextIndex.build(loaded.passages, settings, index_type=index_type, bm25=bm25, progress=True)
-    except KgragError as exc:
-        _fail(exc)
-        return
+    settings = load_settings()
+    started = time.perf_counter()
+    loaded = load_corpus(settings, corpus)
+    for problem in loaded.malformed[:10]:
+        console.print(f"[yellow]skipped:[/yellow] {problem}")
+    if len(loaded.malformed) > 10:
+        console.print(f"[yellow]... and {len(loaded.malformed) - 10} more malformed rows[/yellow]")
+    index = TextIndex.build(loaded.passages, settings, index_type=index_type, bm25=bm25, progress=True)
     elapsed = time.perf_counter() - started
     stats = {**index.stats(), "corpus": loaded.stats(), "total_seconds": round(elapsed, 3),
              "passages_per_second": round(len(loaded.passages) / max(index.manifest.build_seconds, 1e-9), 1)}
@@ -67,13 +57,9 @@ def search(
     from kgrag.settings import load_settings
     from kgrag.text_index import TextIndex
 
-    try:
-        settings = load_settings()
-        index = TextIndex.load(settings)
-        hits = index.search([query], k=k, fusion=fusion)[0]  # type: ignore[arg-type]
-    except KgragError as exc:
-        _fail(exc)
-        return
+    settings = load_settings()
+    index = TextIndex.load(settings)
+    hits = index.search([query], k=k, fusion=fusion)[0]  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps([hit.model_dump(exclude_none=True) for hit in hits], indent=2))
         return
