@@ -289,3 +289,51 @@ def test_bolt_build_marks_building_then_complete_and_a_failed_build_stays_refuse
         build.written(0, build.store.load_edges(EDGES))
     assert any("did not finish" in note for note in notes)
     _open_built_graph(bolt).close()
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("dies_at", [1, 2])
+def test_a_build_dying_around_the_swap_leaves_a_graph_that_serves(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   dies_at: int, legacy: bool) -> None:
+    """Manifest (old+new), os.replace, manifest (new): dying after step 1 or step 2 leaves a pair that passes."""
+    import kgrag.graph.staging as staging
+
+    live = home / "graph.lbug"
+    if legacy:  # a graph loaded directly, no marker or manifest
+        with LadybugGraphStore(live) as store:
+            store.load_nodes(NODES)
+            store.load_edges(EDGES)
+    else:
+        _build("--clear")
+    before = check_serving_counts()
+    calls, original = [], staging.write_manifest
+
+    def dying(path, manifest):  # dies after the first manifest (1) or after the os.replace that follows it (2)
+        calls.append(manifest)
+        if len(calls) == 2:
+            raise GraphStoreError("killed (simulated)")
+        original(path, manifest)
+        if dies_at == 1:
+            raise GraphStoreError("killed (simulated)")
+    monkeypatch.setattr(staging, "write_manifest", dying)
+    result = CliRunner().invoke(app, ["build-graph", "--no-progress", "--clear"])
+    assert result.exit_code == 1 and "killed (simulated)" in result.output
+    after = check_serving_counts()  # passes either way
+    with LadybugGraphStore(live, read_only=True) as store:
+        marker = store.read_marker()
+    if dies_at == 1:
+        assert after == before and (marker is None) == legacy
+    else:
+        assert marker.build_id == calls[0].accept[0].build_id and len(read_manifest(live).accept) == 2
+    monkeypatch.setattr(staging, "write_manifest", original)
+    _build()
+    assert len(read_manifest(live).accept) == 1
+
+
+def check_serving_counts() -> tuple[int, int]:
+    store = open_serving_graph(load_settings())
+    try:
+        schema = check_serving(store)
+    finally:
+        store.close()
+    return schema.total_nodes, schema.total_edges

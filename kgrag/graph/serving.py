@@ -43,7 +43,8 @@ _OPEN_ATTEMPTS = 3
 class ManifestEntry(BaseModel):
     """One build a graph file may hold: its id (as in the file's marker), size and counts."""
 
-    build_id: str
+    build_id: str | None = Field(description="The build id in the file's marker; None for a graph without one "
+                                             "(one that was live, unmarked, when a build replaced it)")
     size: int = Field(ge=0, description="Bytes of the graph file after the build closed it")
     nodes: int = Field(ge=0)
     edges: int = Field(ge=0)

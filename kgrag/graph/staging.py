@@ -165,6 +165,16 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _live_entry(live: Path) -> list[ManifestEntry]:
+    """The entry the live graph passes the check with now: its manifest's, or (unmarked graph) its size."""
+    if not live.exists():
+        return []
+    previous = read_manifest(live)
+    if previous is not None:
+        return previous.accept[:1]
+    return [ManifestEntry(build_id=None, size=live.stat().st_size, nodes=0, edges=0, finished=_now())]
+
+
 def publish(live: Path, staging: Path, marker: BuildMarker, fingerprint: str | None) -> None:
     """Swap the closed staging file in: manifest accepting old and new, ``os.replace``, manifest accepting new."""
     if _wal(staging).exists():
@@ -172,8 +182,7 @@ def publish(live: Path, staging: Path, marker: BuildMarker, fingerprint: str | N
     _fsync(staging)
     entry = ManifestEntry(build_id=marker.build_id, size=staging.stat().st_size, nodes=marker.nodes,
                           edges=marker.edges, finished=marker.finished or _now(), settings_fingerprint=fingerprint)
-    previous = read_manifest(live) if live.exists() else None
-    during = [entry, *(previous.accept[:1] if previous is not None else [])]
+    during = [entry, *_live_entry(live)]
     write_manifest(live, BuildManifest(graph=live.name, accept=during))
     if _wal(live).exists():  # never let a stale log be replayed against the new file
         _wal(live).unlink()
