@@ -29,5 +29,11 @@ class BackendUnavailableError(KgragError):
     """An optional backend (vLLM, faiss-gpu, ...) is not installed or cannot start."""
 
 
+class ArtefactError(KgragError):
+    """A built artefact (text index, statistics index, embedding cache) is damaged, incomplete, or gave
+    values it cannot give (a similarity that is not a cosine); the message names the file and how to rebuild it.
+    """
+
+
 class InputError(KgragError, ValueError):
     """Bad input at the edge (an argument, an option value, a file the user named); the CLI exits with 2."""
