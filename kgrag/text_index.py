@@ -6,12 +6,21 @@ An index lives in ``settings.text_index_dir``::
     faiss.index       the dense index (inner product over unit vectors = cosine)
     passages.jsonl    the passages, row i = FAISS id i
     bm25/             the bm25s index (when built with BM25)
+    artefacts.json    every file's size and block checksums (:mod:`kgrag.artefacts`), written last
 
 The FAISS type follows the corpus size (``settings.text_index_type="auto"``): exact ``flat`` up to
 100k passages, ``hnsw`` up to 5M, ``ivfpq`` beyond; any of them can be forced. With faiss-gpu and a
 CUDA device, flat and IVF-PQ indexes are searched on the GPU. Loading checks the manifest against
 the embedder in use and, when given, the corpus: a mismatch is an :class:`IndexMismatchError`,
-never silently wrong neighbours.
+never silently wrong neighbours. It also verifies the files against ``artefacts.json`` (sizes
+always, checksums when the index is at most 128 MiB or a killed build left its staging folder
+beside it), and search checks that dense scores are cosines (finite, within [-1, 1]) and BM25
+scores finite: a damaged file is an :class:`~kgrag.errors.ArtefactError` naming it and
+``kgrag build-text-index``, never evidence.
+
+A build writes a staging folder beside the index and swaps it in with two renames (old index
+aside, new one in place); a reader that arrives between them waits for the second, and a reader
+whose index was swapped while it loaded starts again on the new one.
 
 Example::
 
@@ -39,9 +48,19 @@ import numpy as np
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
+from kgrag.artefacts import (
+    TEXT_INDEX_KIND,
+    TEXT_INDEX_REBUILD,
+    ArtefactCheck,
+    staging_siblings,
+    swap_aside_name,
+    verify_on_load,
+    wait_for_swap,
+    write_manifest,
+)
 from kgrag.corpus import Passage, corpus_checksum, read_jsonl, write_jsonl
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
-from kgrag.errors import BackendUnavailableError, IndexMismatchError, KgragError
+from kgrag.errors import ArtefactError, BackendUnavailableError, IndexMismatchError, KgragError
 from kgrag.settings import Settings
 from kgrag.types import Evidence
 
@@ -58,6 +77,7 @@ HNSW_MAX = 5_000_000
 RRF_K = 60
 FUSION_DEPTH = 100  # candidates taken from each retriever before reciprocal-rank fusion
 SMALL_BATCH = 20  # FAISS's own BLAS threshold: below it, one thread per search call
+COSINE_TOLERANCE = {"flat": 1e-3, "hnsw": 1e-3, "ivfpq": 0.5}  # PQ codes approximate the vectors
 
 
 class TextIndexError(KgragError):
@@ -251,6 +271,7 @@ class TextIndex:
         self.settings = settings
         self.directory = directory
         self.device = "cpu"
+        self.verification: ArtefactCheck | None = None  # how load checked the files (kgrag.artefacts)
         self._gpu_resources: Any = None
         self._bm25 = bm25
         self._dense = self._to_device(dense)
@@ -304,16 +325,15 @@ class TextIndex:
             if self._bm25 is not None:
                 self._bm25.save(staging / BM25_DIR)
             (staging / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2))
+            write_manifest(staging, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD)
+            old = swap_aside_name(directory)
             if directory.exists():
-                old = directory.with_name(f".{directory.name}-old-{time.time_ns()}")
-                directory.rename(old)
-                staging.rename(directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                staging.rename(directory)
+                directory.rename(old)  # readers arriving before the next rename wait for it (wait_for_swap)
+            staging.rename(directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        shutil.rmtree(old, ignore_errors=True)
         self.directory = directory
         return directory
 
@@ -324,13 +344,30 @@ class TextIndex:
 
         Raises :class:`IndexMismatchError` when it was built with another embedding model than
         ``embedder`` (or ``settings.embedding_model``), when its files disagree with its manifest,
-        or when ``corpus`` (passages or their checksum) differs from the corpus it was built from.
+        or when ``corpus`` (passages or their checksum) differs from the corpus it was built from;
+        :class:`ArtefactError` when a file is missing, truncated or (checksums) damaged.
         """
         directory = Path(directory or settings.text_index_dir)  # type: ignore[arg-type]
+        wait_for_swap(directory, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD)
+        identity = _identity(directory)
+        try:
+            return cls._load(settings, directory, embedder=embedder, corpus=corpus)
+        except (ArtefactError, IndexMismatchError, TextIndexError):
+            if identity is None or _identity(directory) in (None, identity):
+                raise
+            # a build swapped the index while we read it: read the new one
+            wait_for_swap(directory, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD)
+            return cls._load(settings, directory, embedder=embedder, corpus=corpus)
+
+    @classmethod
+    def _load(cls, settings: Settings, directory: Path, *, embedder: Embedder | None,
+              corpus: Sequence[Passage] | str | None) -> "TextIndex":
         manifest_path = directory / MANIFEST_FILE
         if not manifest_path.is_file():
             raise TextIndexError(f"no text index at {directory} (no {MANIFEST_FILE}); build it with "
                                  "`kgrag build-text-index` or set KGRAG_TEXT_INDEX_DIR")
+        verification = verify_on_load(directory, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD,
+                                      interrupted=staging_siblings(directory, f".{directory.name}-"))
         try:
             manifest = IndexManifest.model_validate_json(manifest_path.read_text())
         except ValueError as exc:
@@ -358,14 +395,16 @@ class TextIndex:
         if corpus_checksum(loaded.passages) != manifest.corpus_checksum:
             raise IndexMismatchError(f"{directory / PASSAGES_FILE} does not match the manifest's corpus checksum "
                                      "(edited after the build?); rebuild with `kgrag build-text-index`")
-        dense = faiss.read_index(str(directory / FAISS_FILE))
+        dense = _read_faiss(directory / FAISS_FILE)
         if dense.ntotal != manifest.passage_count or dense.d != manifest.dimension:
             raise IndexMismatchError(f"{directory / FAISS_FILE} holds {dense.ntotal} vectors of dimension {dense.d}, "
                                      f"the manifest says {manifest.passage_count} of {manifest.dimension}")
         _apply_search_params(dense, manifest)
-        lexical = Bm25Index.load(directory / BM25_DIR, manifest.bm25_stemmer) if manifest.bm25 else None
-        return cls(manifest=manifest, passages=loaded.passages, dense=dense, bm25=lexical,
-                   embedder=embedder or default_embedder(settings), settings=settings, directory=directory)
+        lexical = _read_bm25(directory / BM25_DIR, manifest.bm25_stemmer) if manifest.bm25 else None
+        index = cls(manifest=manifest, passages=loaded.passages, dense=dense, bm25=lexical,
+                    embedder=embedder or default_embedder(settings), settings=settings, directory=directory)
+        index.verification = verification
+        return index
 
     def _to_device(self, index: faiss.Index) -> faiss.Index:
         if self.manifest.index_type == "hnsw" or not _gpu_available():
@@ -429,6 +468,7 @@ class TextIndex:
         return [self._hits(row_docs, row_scores, "bm25") for row_docs, row_scores in zip(docs, scores)]
 
     def _hits(self, labels: np.ndarray, scores: np.ndarray, retriever: Retriever) -> list[PassageHit]:
+        self._check_scores(labels, scores, retriever)
         hits: list[PassageHit] = []
         for label, score in zip(labels.tolist(), scores.tolist()):
             if label < 0 or (retriever == "bm25" and score <= 0.0):
@@ -436,6 +476,30 @@ class TextIndex:
             hits.append(PassageHit(passage=self.passages[label], score=float(score), rank=len(hits) + 1,
                                    retriever=retriever))
         return hits
+
+    def _check_scores(self, labels: np.ndarray, scores: np.ndarray, retriever: Retriever) -> None:
+        """Raise :class:`ArtefactError` when a hit cannot come from an intact index.
+
+        Dense scores are inner products of unit vectors, so cosines: finite and within
+        1 + tolerance of zero (1e-3; 0.5 for IVF-PQ, whose codes approximate the vectors). BM25
+        scores are not bounded; they must be finite. Labels must be rows of passages.jsonl.
+        """
+        found = labels >= 0
+        bad_label = found & (labels >= len(self.passages))
+        values = scores[found]
+        if retriever == "dense":
+            limit = 1.0 + COSINE_TOLERANCE[self.manifest.index_type]
+            bad = ~np.isfinite(values) | (np.abs(values) > limit)
+            what, file = f"a cosine (|score| <= {limit:g})", FAISS_FILE
+        else:
+            bad = ~np.isfinite(values)
+            what, file = "a finite BM25 score", BM25_DIR
+        if bad.any() or bad_label.any():
+            problem = (f"score {float(values[bad][0])!r}, which is not {what}" if bad.any()
+                       else f"row {int(labels[bad_label][0])} of {len(self.passages)} passages")
+            where = self.directory / file if self.directory is not None else f"the in-memory {file}"
+            raise ArtefactError(f"text index {retriever} search returned {problem}: {where} is damaged; "
+                                f"rebuild it with `{TEXT_INDEX_REBUILD}`")
 
     @staticmethod
     def _fuse(dense: list[PassageHit], lexical: list[PassageHit], k: int) -> list[PassageHit]:
@@ -465,6 +529,36 @@ def _apply_search_params(index: faiss.Index, manifest: IndexManifest) -> None:
         faiss.downcast_index(index).hnsw.efSearch = manifest.index_params.get("efSearch", 128)
     elif manifest.index_type == "ivfpq":
         faiss.extract_index_ivf(index).nprobe = manifest.index_params.get("nprobe", 16)
+
+
+def _identity(directory: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``directory``: a swap by a build changes it; None when it is not there."""
+    try:
+        stat = directory.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _read_faiss(path: Path) -> faiss.Index:
+    """``faiss.read_index`` with its failures (truncated or garbled file) as :class:`ArtefactError`."""
+    try:
+        return faiss.read_index(str(path))
+    except (RuntimeError, MemoryError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtefactError(f"{path} is damaged or unreadable ({first[:200]}); rebuild the text index "
+                            f"with `{TEXT_INDEX_REBUILD}`") from None
+
+
+def _read_bm25(directory: Path, stemmer_name: str | None) -> Bm25Index:
+    """:meth:`Bm25Index.load` with a damaged file as :class:`ArtefactError`."""
+    try:
+        return Bm25Index.load(directory, stemmer_name)
+    except BackendUnavailableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - bm25s raises whatever numpy/json/scipy raise on a bad file
+        raise ArtefactError(f"BM25 index {directory} is damaged or unreadable ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}); rebuild the text index with `{TEXT_INDEX_REBUILD}`") from None
 
 
 def _check_queries(queries: Sequence[str]) -> list[str]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from kgrag.corpus import Passage, deduplicate, load_corpus, load_pubmedqa
 from kgrag.embeddings import SentenceTransformerEmbedder
-from kgrag.errors import IndexMismatchError
+from kgrag.errors import ArtefactError, IndexMismatchError
 from kgrag.settings import Settings, load_settings
 from kgrag.text_index import (
     FAISS_FILE,
@@ -102,6 +102,9 @@ def test_load_against_a_changed_corpus_is_a_clear_error(built: TextIndex, settin
 def test_edited_passage_file_is_detected(built: TextIndex, settings: Settings, embedder) -> None:
     path = settings.text_index_dir / PASSAGES_FILE
     path.write_text(path.read_text().replace("Psoriasis", "Eczema"))
+    with pytest.raises(ArtefactError, match=rf"{PASSAGES_FILE}: size .* expected .*kgrag build-text-index"):
+        TextIndex.load(settings, embedder=embedder)
+    (path.parent / "artefacts.json").unlink()  # an index built before file manifests: the corpus checksum sees it
     with pytest.raises(IndexMismatchError, match="does not match the manifest"):
         TextIndex.load(settings, embedder=embedder)
 
@@ -184,7 +187,8 @@ def test_hnsw_index_round_trips(settings: Settings, passages, embedder) -> None:
 def test_rebuild_replaces_the_old_index_whole(settings: Settings, passages, embedder) -> None:
     TextIndex.build(passages, settings, embedder=embedder, progress=False)
     TextIndex.build(passages[:4], settings, embedder=embedder, bm25=False, progress=False)
-    assert sorted(p.name for p in settings.text_index_dir.iterdir()) == [FAISS_FILE, "manifest.json", PASSAGES_FILE]
+    assert sorted(p.name for p in settings.text_index_dir.iterdir()) == ["artefacts.json", FAISS_FILE, "manifest.json",
+                                                                         PASSAGES_FILE]
     assert [p.name for p in settings.text_index_dir.parent.iterdir() if p.name.startswith(".")] == []
     assert TextIndex.load(settings, embedder=embedder).manifest.passage_count == 4
 
