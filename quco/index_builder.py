@@ -5,7 +5,9 @@ Documents are normalised and tokenised by a word-level tokenizer trained on the 
 the separator ``0xffff`` followed by its word ids, u16; u32 when the vocabulary outgrows u16), and
 the package's own indexer (``python -m infini_gram.indexing``) builds the suffix array. A
 ``manifest.json`` beside the index records the tokenizer, dtype, token and document counts and the
-corpus checksum. The build goes to a sibling folder and replaces the target only when complete.
+corpus checksum, and an ``artefacts.json`` (:mod:`kgrag.artefacts`) every file's size and
+checksums, verified on load. The build goes to a sibling folder ``<name>.building`` and replaces
+the target only when complete, by two renames (old index to ``.<name>-old-<ns>``, new one in place).
 
 Example::
 
@@ -34,6 +36,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
+from kgrag.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, swap_aside_name, write_manifest
 from kgrag.errors import KgragError
 from kgrag.settings import Settings
 from quco.tokenizer import NORMALISER, WordTokenizer
@@ -229,9 +232,13 @@ def build_index(
             build_seconds=round(time.perf_counter() - started, 3), index_bytes=size,
         )
         (work / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+        write_manifest(work, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    shutil.rmtree(target, ignore_errors=True)
+    old = swap_aside_name(target)
+    if target.exists():
+        target.rename(old)  # readers arriving before the next rename wait for it (kgrag.artefacts.wait_for_swap)
     work.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
     return manifest

@@ -31,7 +31,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from kgrag.errors import IndexMismatchError, KgragError
+from kgrag.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, verify_on_load, wait_for_swap
+from kgrag.errors import ArtefactError, IndexMismatchError, KgragError
 from kgrag.settings import Settings
 from kgrag.text import normalise
 from quco.index_builder import IndexManifest, check_index_path, read_manifest
@@ -162,14 +163,28 @@ class LocalInfiniGramStats(_CachedStats):
 
         try:
             self.index_dir = check_index_path(Path(index_dir))
+            wait_for_swap(self.index_dir, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD)
             self.manifest: IndexManifest = read_manifest(self.index_dir)
+        except ArtefactError:
+            raise
         except KgragError as exc:
             raise StatsError(str(exc)) from None
+        except ValueError:
+            raise ArtefactError(f"{self.index_dir / 'manifest.json'} is damaged; rebuild the statistics index "
+                                f"with `{STATS_INDEX_REBUILD}`") from None
+        building = self.index_dir.with_name(self.index_dir.name + ".building")
+        self.verification = verify_on_load(self.index_dir, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD,
+                                           interrupted=[building] if building.exists() else [])
         tok_path = self.index_dir / self.manifest.tokenizer_file
         for name in (tok_path.name, "tokenized.0", "table.0", "offset.0"):
             if not (self.index_dir / name).is_file():
-                raise IndexMismatchError(f"stats index {self.index_dir} is incomplete: {name} missing; rebuild it")
-        self.tokenizer = WordTokenizer.load(tok_path)
+                raise IndexMismatchError(f"stats index {self.index_dir} is incomplete: {name} missing; "
+                                         f"rebuild it with `{STATS_INDEX_REBUILD}`")
+        try:
+            self.tokenizer = WordTokenizer.load(tok_path)
+        except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception on a bad file
+            raise ArtefactError(f"{tok_path} is damaged or unreadable ({str(exc)[:200]}); rebuild the statistics "
+                                f"index with `{STATS_INDEX_REBUILD}`") from None
         if self.tokenizer.vocab_size != self.manifest.vocab_size:
             raise IndexMismatchError(f"{tok_path} has {self.tokenizer.vocab_size} words, the manifest says "
                                      f"{self.manifest.vocab_size}; rebuild the index")
@@ -178,10 +193,14 @@ class LocalInfiniGramStats(_CachedStats):
         # it costs 8x per lookup (0.2 ms against 0.025 ms measured here), so it is off below 2 GiB.
         small = self.manifest.index_bytes < PREFETCH_MIN_BYTES
         prefetch = {"ds_prefetch_depth": 0, "sa_prefetch_depth": 0, "od_prefetch_depth": 0} if small else {}
-        self._engine = InfiniGramEngine(
-            index_dir=str(self.index_dir), eos_token_id=0, token_dtype=self.manifest.token_dtype,
-            vocab_size=65535 if self._width == 2 else self.manifest.vocab_size + 1, **prefetch,
-        )
+        try:
+            self._engine = InfiniGramEngine(
+                index_dir=str(self.index_dir), eos_token_id=0, token_dtype=self.manifest.token_dtype,
+                vocab_size=65535 if self._width == 2 else self.manifest.vocab_size + 1, **prefetch,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ArtefactError(f"statistics index {self.index_dir} cannot be opened ({str(exc)[:200]}); rebuild it "
+                                f"with `{STATS_INDEX_REBUILD}`") from None
         self._doc_starts = np.fromfile(self.index_dir / "offset.0", dtype=np.uint64).astype(np.int64)
         data_tokens = (self.index_dir / "tokenized.0").stat().st_size // self._width
         self._table = np.memmap(self.index_dir / "table.0", dtype=np.uint8, mode="r")
