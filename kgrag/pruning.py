@@ -7,7 +7,9 @@ first, in the order :func:`kgrag.context.gather_kg` ranked them, up to the whole
 order, at most ``text_context_passages`` of them.
 
 Vectors come from the Embedder's content-hash cache, so an edge sentence is embedded once ever and
-pruning at query time is a matrix product.
+pruning at query time is a matrix product. The vectors are unit length, so every similarity is a
+cosine: one that is not finite or beyond 1 + 1e-3 in magnitude comes from damaged vectors and is an
+:class:`~kgrag.errors.ArtefactError` naming the embedding cache, never a score that keeps or drops evidence.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kgrag.context import Candidate
+from kgrag.errors import ArtefactError
 from kgrag.settings import Settings
 from kgrag.types import Evidence
 
@@ -26,7 +29,9 @@ def prune(question_vec: np.ndarray, candidates: Sequence[Candidate], vectors: np
     """(kept evidence, with scores, in prompt order; number dropped). ``vectors[i]`` embeds ``candidates[i]``."""
     if not candidates:
         return [], 0
-    sims = vectors @ question_vec
+    with np.errstate(all="ignore"):  # damaged vectors: check_cosines says so, numpy need not warn
+        sims = vectors @ question_vec
+    check_cosines(sims, candidates, settings)
     groups: dict[str, list[int]] = {}
     for i, cand in enumerate(candidates):
         groups.setdefault(cand.group, []).append(i)
@@ -49,3 +54,21 @@ def prune(question_vec: np.ndarray, candidates: Sequence[Candidate], vectors: np
         ev = candidates[i].evidence.model_copy(update={"score": float(sims[i])})
         evidence.append(ev)
     return evidence, len(candidates) - len(kept)
+
+
+COSINE_TOLERANCE = 1e-3
+
+
+def check_cosines(sims: np.ndarray, candidates: Sequence[Candidate], settings: Settings) -> None:
+    """Raise :class:`ArtefactError` when a similarity of unit vectors is not a cosine (NaN, inf, |s| > 1 + 1e-3)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(sims) | (np.abs(sims) > 1.0 + COSINE_TOLERANCE)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    cache = settings.home / "embeddings"
+    raise ArtefactError(
+        f"similarity {float(sims[i])!r} of {int(bad.sum())} of {len(sims)} candidates (first: "
+        f"{candidates[i].evidence.text[:80]!r}) is not a cosine: the question's or the candidates' vectors are "
+        f"damaged (embedding cache {cache}). Delete the damaged shard files there (or the folder); "
+        "the vectors are computed again on the next run")
