@@ -174,8 +174,8 @@ def _file_problems(directory: Path, name: str, entry: FileEntry, *, full: bool, 
     if not bad:
         return [], stat.st_size
     first = bad[0] * block_size
-    return [f"{path}: checksum mismatch in {len(bad)} of {len(entry.sha256)} block(s) (the first starts at byte {first}): "
-            "same size, different content"], stat.st_size
+    return [f"{path}: checksum mismatch in {len(bad)} of {len(entry.sha256)} block(s) "
+            f"(the first starts at byte {first}): same size, different content"], stat.st_size
 
 
 def check(directory: Path, *, full: bool, kind: str, rebuild: str | None = None) -> ArtefactCheck:

@@ -97,8 +97,8 @@ def test_manifest_lists_every_file_and_full_verification_catches_same_size_damag
     assert verify(tmp_path, full=True, kind="thing").status == "ok"
     overwrite(tmp_path / "a.bin", 600, b"y")
     assert verify(tmp_path, full=False, kind="thing").status == "ok"  # sizes agree: the cheap check cannot see it
-    with pytest.raises(ArtefactError, match=r"a\.bin: checksum mismatch in 1 of 4 block\(s\) \(the first starts at byte 512\)"
-                                            r".*rebuild it with `make thing`"):
+    with pytest.raises(ArtefactError, match=r"a\.bin: checksum mismatch in 1 of 4 block\(s\) "
+                                            r"\(the first starts at byte 512\).*rebuild it with `make thing`"):
         verify(tmp_path, full=True, kind="thing")
 
 
