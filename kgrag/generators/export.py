@@ -71,6 +71,24 @@ def vllm_model_dir(settings: Settings, *, log=None) -> str:
     return str(target)
 
 
+def export_state(settings: Settings) -> tuple[str, str]:
+    """("ok" | "not exported" | "stale" | "damaged", what was found) for the vLLM export of ``settings.llm_model``."""
+    source = _gguf_source(settings.llm_model)
+    if source is None:
+        return "ok", f"{settings.llm_model}: loaded by vLLM as it is (no export)"
+    target = settings.home / "models" / _slug(settings.llm_model)
+    manifest = _manifest(target)
+    if manifest is None:
+        return "not exported", f"{source.name} is not exported yet ({target})"
+    stamp = _source_stamp(source)
+    if {k: manifest.get(k) for k in stamp} != stamp:
+        return "stale", f"{target} was exported from another version of {source.name}; it is exported again on first use"
+    damaged = _damaged_files(target, manifest.get("files", {}))
+    if damaged:
+        return "damaged", f"{target}: {', '.join(damaged)} differ from the export's manifest; exported again on first use"
+    return "ok", f"{target} (exported from {source.name})"
+
+
 def _damaged_files(target: Path, sizes: dict[str, int]) -> list[str]:
     """Files of an export whose size is not the one its manifest recorded (or that are missing)."""
     if not sizes:
