@@ -1,7 +1,8 @@
 """Kill builds at random points; after each kill, the artefact built before must still serve unchanged.
 
-For every artefact kind in ``ARTEFACTS`` (today: the graph; a text index or statistics index can
-be added as one more entry), the script
+For every artefact kind in ``ARTEFACTS`` (the graph, with and without ``--clear``; the text index and
+the statistics index, both built from ``--passages`` passages of the sources' corpus written to a
+.jsonl in the temporary home), the script
 
 1. builds it once in a fresh ``KGRAG_HOME`` and records what a reader sees (the baseline) and how
    long the build took;
@@ -74,6 +75,30 @@ def check_graph(home: Path) -> str:
     return f"{schema.total_nodes} nodes, {schema.total_edges} edges"
 
 
+def check_text_index(home: Path) -> str:
+    """What `kgrag search` and the pipeline load: the verified index, and the top hits of a fixed query."""
+    from kgrag.settings import load_settings
+    from kgrag.text_index import TextIndex
+
+    index = TextIndex.load(load_settings(home=home))
+    hits = index.search(["Which genes are associated with psoriasis?"], k=3)[0]
+    return f"{len(index.passages)} passages, top {[h.passage.pmid for h in hits]}"
+
+
+def check_stats_index(home: Path) -> str:
+    """What the gate reads: the verified local index, and the counts of fixed terms."""
+    from kgrag.settings import load_settings
+    from quco.stats import open_corpus_stats
+
+    stats = open_corpus_stats(load_settings(home=home))
+    try:
+        return f"counts {stats.count(['the', 'gene', 'psoriasis'])}"
+    finally:
+        getattr(stats, "close", lambda: None)()
+
+
+CORPUS = "corpus.jsonl"  # written into the temporary home by write_corpus()
+
 ARTEFACTS = [
     Artefact(
         name="graph",
@@ -81,7 +106,33 @@ ARTEFACTS = [
         check=check_graph,
         staging=lambda home: [home / "graph.lbug.staging"],
     ),
+    Artefact(
+        name="text",
+        builds=[["build-text-index", "--corpus", CORPUS]],
+        check=check_text_index,
+        staging=lambda home: list(home.glob(".text_index-*")),
+    ),
+    Artefact(
+        name="stats",
+        builds=[["build-stats-index", "--corpus", CORPUS]],
+        check=check_stats_index,
+        staging=lambda home: [home / "stats.building"],
+    ),
 ]
+
+
+def write_corpus(home: Path, sources: Path, passages: int) -> None:
+    """The first ``passages`` passages of the sources' corpus, as the .jsonl the text and stats builds read."""
+    from kgrag.corpus import load_corpus, write_jsonl
+    from kgrag.settings import load_settings
+
+    corpus = load_corpus(load_settings(home=home, sources_dir=sources)).passages[:passages]
+    write_jsonl(corpus, home / CORPUS)
+
+
+def resolved(command: list[str], home: Path) -> list[str]:
+    """``command`` with the corpus file name made absolute in ``home``."""
+    return [str(home / part) if part == CORPUS else part for part in command]
 
 
 def run_build(artefact: Artefact, command: list[str], home: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -121,7 +172,8 @@ def kill_once(artefact: Artefact, command: list[str], delay_s: float, home: Path
     except Exception as exc:  # noqa: BLE001 - the refusal is what we report
         seen = f"refused: {type(exc).__name__}: {exc}"
     check_s = time.perf_counter() - start
-    return Kill(artefact.name, " ".join(command[1:]) or "(plain)", delay_s, staging_seen, finished,
+    shown = " ".join(Path(part).name if "/" in part else part for part in command if part != "--no-progress")
+    return Kill(artefact.name, shown, delay_s, staging_seen, finished,
                 check_s, seen, seen == baseline)
 
 
@@ -149,6 +201,7 @@ def main() -> int:
     parser.add_argument("--from-staging", action="store_true",
                         help="Time each kill from the moment the staging file appears (aims at the write phase)")
     parser.add_argument("--only", choices=[a.name for a in ARTEFACTS], action="append", help="Artefact kinds to test")
+    parser.add_argument("--passages", type=int, default=2000, help="Passages in the text and stats builds' corpus")
     args = parser.parse_args()
     if args.sources is None:
         parser.error("--sources or KGRAG_SOURCES_DIR is required")
@@ -160,15 +213,16 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KGRAG_")}
         env.update(KGRAG_HOME=str(home), KGRAG_SOURCES_DIR=str(Path(args.sources).resolve()))
         os.environ.update(KGRAG_HOME=str(home))  # the in-process reader check
+        write_corpus(home, Path(args.sources).resolve(), args.passages)
         for artefact in ARTEFACTS:
             if args.only and artefact.name not in args.only:
                 continue
-            seconds, staged = run_build(artefact, artefact.builds[-1], home, env)
+            seconds, staged = run_build(artefact, resolved(artefact.builds[-1], home), home, env)
             baseline = artefact.check(home)
             baselines[artefact.name] = (baseline, seconds)
             span = 1.2 * (seconds - staged if args.from_staging else seconds)
             for i in range(args.kills):
-                command = artefact.builds[i % len(artefact.builds)]
+                command = resolved(artefact.builds[i % len(artefact.builds)], home)
                 kills.append(kill_once(artefact, command, rng.uniform(0, span), home, env, baseline,
                                        from_staging=args.from_staging))
     print_table(baselines, kills)
