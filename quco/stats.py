@@ -187,7 +187,7 @@ class LocalInfiniGramStats(_CachedStats):
                                 f"index with `{STATS_INDEX_REBUILD}`") from None
         if self.tokenizer.vocab_size != self.manifest.vocab_size:
             raise IndexMismatchError(f"{tok_path} has {self.tokenizer.vocab_size} words, the manifest says "
-                                     f"{self.manifest.vocab_size}; rebuild the index")
+                                     f"{self.manifest.vocab_size}; rebuild the index with `{STATS_INDEX_REBUILD}`")
         self._width = 2 if self.manifest.token_dtype == "u16" else 4
         # The engine's prefetching pays off on indexes larger than memory; on one in the page cache
         # it costs 8x per lookup (0.2 ms against 0.025 ms measured here), so it is off below 2 GiB.
@@ -206,7 +206,8 @@ class LocalInfiniGramStats(_CachedStats):
         self._table = np.memmap(self.index_dir / "table.0", dtype=np.uint8, mode="r")
         self._ptr_size = len(self._table) // data_tokens
         if self._ptr_size * data_tokens != len(self._table) or not 1 <= self._ptr_size <= 8:
-            raise IndexMismatchError(f"{self.index_dir / 'table.0'} does not match tokenized.0; rebuild the index")
+            raise IndexMismatchError(f"{self.index_dir / 'table.0'} does not match tokenized.0; rebuild the index "
+                                     f"with `{STATS_INDEX_REBUILD}`")
         self._segments: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.total_tokens = self.manifest.total_tokens
         self.description = f"local infini-gram {self.index_dir} ({self.total_tokens} words, {self.manifest.doc_count} docs)"
