@@ -11,7 +11,7 @@ import typer
 
 from kgrag.errors import IndexMismatchError
 from kgrag.settings import Settings
-from kgrag.types import Question, Task
+from kgrag.types import Answer, Question, Task
 
 TaskName = Enum("TaskName", {name: name for name in get_args(Task)}, type=str)  # --task's choices, from types.Task
 
@@ -46,6 +46,8 @@ def ask(
     options: str = typer.Option(None, "--options", help="Comma-separated options (MCQ), each given once"),
     task: Optional[TaskName] = typer.Option(None, "--task", case_sensitive=False, help="The kind of question"),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Answer as JSON"),
+    picture: Optional[Path] = typer.Option(None, "--picture", help="Also draw the evidence subgraph to this file "
+                                           "(.png, .svg, or .html with hover details)"),
 ) -> None:
     """Answer QUESTION with graph and literature evidence; print the answer and where it came from."""
     from rich.console import Console
@@ -57,6 +59,10 @@ def ask(
     option_list = [o.strip() for o in options.split(",")] if options else None
     task_name = task.value if task is not None else None
     Question(text=question, options=option_list, **({"task": task_name} if task_name else {}))  # fail before loading
+    if picture is not None:
+        from kgrag.picture import picture_format
+
+        picture_format(picture)  # a bad suffix fails before any model is loaded
     settings = load_settings()
     check_text_index_model(settings)
     pipeline = Pipeline.from_settings(settings)
@@ -64,6 +70,8 @@ def ask(
         result = pipeline.answer(question, options=option_list, task=task_name)
     finally:
         pipeline.close()
+    if picture is not None:
+        write_answer_picture(result, option_list, picture)
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
         return
@@ -80,3 +88,12 @@ def ask(
     for decision in result.gate:
         console.print(f"gate stage {decision.stage}: retrieve={decision.retrieve} ({decision.reason})")
     console.print("[dim]" + "; ".join(result.trace) + "[/dim]")
+
+
+def write_answer_picture(result: Answer, options: list[str] | None, path: Path) -> Path:
+    """Draw ``result``'s evidence subgraph to ``path`` and say where on stderr (stdout stays the answer or JSON)."""
+    graph = result.subgraph(options=options)
+    written = graph.write(path)
+    typer.echo(f"picture of the evidence ({len(graph.nodes)} nodes, {len(graph.edges)} edges, "
+               f"{graph.edges_left_out} left out) written to {written}", err=True)
+    return written
