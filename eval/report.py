@@ -4,8 +4,10 @@
 baselines on the same rows, retrieval metrics, costs, and accuracy on covered rows when a set of
 covered ids is given). ``write_report`` writes ``report.json``, ``report.md``, ``accuracy.png``
 (accuracy with 95% intervals per configuration, baselines as dashed lines) and
-``tokens_vs_accuracy.png``. Every report names model, backend, settings fingerprint, data checksum
-(SHA-256 of the dataset file) and git commit (of the run, and of the report).
+``tokens_vs_accuracy.png``; ``picture_rows`` adds a picture of chosen rows' evidence (``rows/*.png`` and
+``*.html``, drawn from the subgraph each row keeps) beside their gold and predicted answers. Every report
+names model, backend, settings fingerprint, data checksum (SHA-256 of the dataset file) and git commit (of
+the run, and of the report).
 
 Example::
 
@@ -334,29 +336,106 @@ def plot_tokens(summaries: list[RunSummary], path: Path) -> Path:
     return path
 
 
+class RowPicture(BaseModel):
+    """The picture of one row's evidence, beside its gold and predicted answers."""
+
+    id: str
+    dataset: str
+    config: str
+    question: str
+    gold: str
+    predicted: str | None = Field(description="The option the answer was parsed to (None: unparseable)")
+    correct: bool
+    png: Path
+    html: Path
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+
+
+def row_subgraph(row: RunRow, path: str = "") -> Any:
+    """The row's stored evidence subgraph, marked with its parsed answer and its gold answer.
+
+    Rows written before run files kept subgraphs have none: :class:`RunError` says to run the rows again."""
+    from kgrag.subgraph import EvidenceSubgraph
+
+    if row.subgraph is None:
+        raise RunError(f"row {row.id!r} of {path or 'the run'} has no stored evidence subgraph (the run was written "
+                       "before rows kept one); run it again into a new --out directory to draw its rows")
+    return EvidenceSubgraph.model_validate(row.subgraph).marked(choice=row.parsed, gold=row.gold)
+
+
+def write_row_pictures(runs: list[RunData], ids: list[str], out_dir: Path | str) -> list[RowPicture]:
+    """For each chosen row id and each run that has it: ``rows/<config>-<id>.png`` (and ``.html`` with hover
+    details) drawing the row's evidence, titled with the configuration, the gold and the predicted answer.
+
+    An id no run has is a :class:`RunInputError` (exit 2) naming it."""
+    out = Path(out_dir) / "rows"
+    pictures: list[RowPicture] = []
+    known = {row.id for run in runs for row in run.rows}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise RunInputError(f"--picture-rows: no run has row(s) {', '.join(missing)} (ids look like "
+                            f"{', '.join(sorted(known)[:3])})")
+    for row_id in ids:
+        for run in runs:
+            row = next((r for r in run.rows if r.id == row_id), None)
+            if row is None:
+                continue
+            graph = row_subgraph(row, run.path)
+            title = f"{row.dataset} / {row.config} — row {row.id}: gold {row.gold}, predicted {row.parsed or 'unparseable'}"
+            stem = out / f"{_safe_name(row.config)}-{_safe_name(row.id)}"
+            png = graph.write(stem.with_suffix(".png"), title=title)
+            page = graph.write(stem.with_suffix(".html"), title=title)
+            pictures.append(RowPicture(id=row.id, dataset=row.dataset, config=row.config, question=row.question,
+                                       gold=row.gold, predicted=row.parsed, correct=row.correct, png=png, html=page))
+    return pictures
+
+
+def pictures_markdown(pictures: list[RowPicture], out_dir: Path) -> str:
+    """A Markdown section: one table row per picture, the gold and predicted answers beside it."""
+    lines = ["", "## Rows drawn", "", "Each picture shows the row's evidence: question entities, options (chosen "
+             "green or red, gold ringed), the edges that decided; the HTML file has hover details.", "",
+             "| row | config | question | gold | predicted | correct | evidence |", "|---|---|---|---|---|---|---|"]
+    for p in pictures:
+        rel_png, rel_html = p.png.relative_to(out_dir).as_posix(), p.html.relative_to(out_dir).as_posix()
+        question = p.question.replace("|", "\\|")
+        question = question if len(question) <= 120 else question[:119] + "…"
+        lines.append(f"| {p.id} | {p.config} | {question} | {p.gold} | {p.predicted or 'unparseable'} | "
+                     f"{'yes' if p.correct else 'no'} | ![{p.id}]({rel_png}) ([hover]({rel_html})) |")
+    return "\n".join(lines) + "\n"
+
+
 class ReportFiles(BaseModel):
     json_path: Path
     markdown_path: Path
     accuracy_png: Path
     tokens_png: Path
+    row_pictures: list[RowPicture] = Field(default_factory=list)
 
 
 def write_report(summaries: list[RunSummary], out_dir: Path | str, comparisons: list[Comparison] | None = None,
-                 anchors: list[dict[str, Any]] | None = None) -> ReportFiles:
-    """Write report.json, report.md, accuracy.png and tokens_vs_accuracy.png into ``out_dir``."""
+                 anchors: list[dict[str, Any]] | None = None, runs: list[RunData] | None = None,
+                 picture_rows: list[str] | None = None) -> ReportFiles:
+    """Write report.json, report.md, accuracy.png and tokens_vs_accuracy.png into ``out_dir``; with
+    ``picture_rows`` (row ids) and the ``runs`` they come from, also a picture of each row's evidence
+    (rows/*.png and *.html), listed in report.md beside the gold and predicted answers."""
     if not summaries:
         raise RunError("nothing to report: no run summaries")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     commit = git_commit()
     comparisons = comparisons or []
+    pictures = write_row_pictures(runs or [], list(picture_rows), out) if picture_rows else []
     payload = {"report_git_commit": commit, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "runs": [s.model_dump(mode="json") for s in summaries], "comparisons": [c.model_dump(mode="json") for c in comparisons],
-               "anchors": anchors or []}
+               "anchors": anchors or [], "row_pictures": [p.model_dump(mode="json") for p in pictures]}
     files = ReportFiles(json_path=out / "report.json", markdown_path=out / "report.md", accuracy_png=out / "accuracy.png",
-                        tokens_png=out / "tokens_vs_accuracy.png")
+                        tokens_png=out / "tokens_vs_accuracy.png", row_pictures=pictures)
     files.json_path.write_text(json.dumps(payload, indent=2))
-    files.markdown_path.write_text(markdown(summaries, comparisons, anchors, commit))
+    text = markdown(summaries, comparisons, anchors, commit)
+    files.markdown_path.write_text(text + (pictures_markdown(pictures, out) if pictures else ""))
     plot_accuracy(summaries, files.accuracy_png, anchors)
     plot_tokens(summaries, files.tokens_png)
     return files

@@ -103,6 +103,8 @@ class RunRow(BaseModel):
     context_holds_answer: bool | None = None
     evidence: list[EvidenceRef] = Field(default_factory=list)
     gate: list[dict[str, Any]] = Field(default_factory=list)
+    subgraph: dict[str, Any] | None = Field(default=None, description="The evidence as a kgrag.subgraph.EvidenceSubgraph "
+                                            "(JSON, defaults left out), for `kgrag eval-report --picture-rows`")
     usage: dict[str, int] = Field(default_factory=dict)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     batch_size: int = Field(default=1, description="Questions in the answer_batch() call that answered this row")
@@ -253,6 +255,7 @@ def make_row(item: EvalItem, answer: Answer, config: str, fingerprint: str, comm
         context_holds_answer=context_holds_answer(item.gold, [e.text for e in answer.evidence]),
         evidence=[EvidenceRef(id=e.id, kind=e.kind, sources=e.sources, score=e.score, option=e.option) for e in answer.evidence],
         gate=[g.model_dump(mode="json") for g in answer.gate],
+        subgraph=answer.subgraph(options=options or None, gold=item.gold).model_dump(mode="json", exclude_defaults=True),
         usage=answer.usage.model_dump(), timings_ms=dict(answer.timings_ms), batch_size=batch_size, batch_ms=batch_ms,
         metadata=item.metadata, git_commit=commit,
         written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -239,9 +239,12 @@ def _title_lines(graph: EvidenceSubgraph, title: str | None) -> list[str]:
 
 
 def _caption(graph: EvidenceSubgraph) -> str:
-    parts = [f"{len(graph.nodes)} nodes and {len(graph.edges)} edges shown; {graph.edges_left_out} of {graph.edges_total} "
-             f"evidence edges left out to stay under {graph.max_nodes} nodes (deciding, then option edges, then the most "
-             f"similar kept first)"]
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    parts = [f"{count(len(graph.nodes), 'node')} and {count(len(graph.edges), 'edge')} shown; {graph.edges_left_out} of "
+             f"{count(graph.edges_total, 'edge')} left out to stay under {graph.max_nodes} nodes (deciding edges, option "
+             "edges, passages, then the context most similar to the question kept first)"]
     if graph.pruned:
         parts.append(f"{graph.pruned} candidates were pruned before answering")
     if graph.passages_unlinked:
@@ -258,8 +261,8 @@ def draw(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
     lay = layout(graph)
     nodes = {n.id: n for n in graph.nodes}
     head = _title_lines(graph, title)
-    fig_w = min(22.0, max(12.0, lay.width * 0.95))
-    fig_h = min(18.0, max(7.0, lay.height * (fig_w / max(lay.width, 1.0)) + 0.32 * len(head) + 1.0))
+    fig_w = min(18.0, max(12.0, lay.width * 0.95))
+    fig_h = min(16.0, max(7.0, lay.height * (fig_w / max(lay.width, 1.0)) + 0.32 * len(head) + 1.0))
     fig = Figure(figsize=(fig_w, fig_h))  # not pyplot's: nothing is registered or shown twice in notebooks
     header_in, caption_in = 0.25 + 0.30 * len(head), 0.55
     ax = fig.add_axes((0.01, caption_in / fig_h, 0.80, 1 - (header_in + caption_in) / fig_h))
@@ -332,10 +335,19 @@ def draw(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
                  color=(WRONG_COLOR if graph.correct is False else "black") if line.startswith("answer:") else "black")
     fig.text(0.01, 0.012, "\n".join(textwrap.wrap(_caption(graph), 200)), fontsize=8, color="#444444", va="bottom")
 
-    handles = [Line2D([], [], marker="o", ls="", ms=11, mfc=ENTITY_COLOR, mec="#1b3a6b", label="question entity"),
-               Line2D([], [], marker="o", ls="", ms=10, mfc=OPTION_COLOR, mec="#a0522d", label="option"),
-               Line2D([], [], marker="o", ls="", ms=10, mfc=CHOSEN_COLOR, mec="#114411", label="chosen option"),
-               Line2D([], [], marker="D", ls="", ms=8, mfc=OPTION_COLOR, mec="#a0522d", label="option not in the graph")]
+    handles = []
+    if any(n.role == "entity" for n in graph.nodes):
+        handles.append(Line2D([], [], marker="o", ls="", ms=11, mfc=ENTITY_COLOR, mec="#1b3a6b", label="question entity"))
+    options = [n for n in graph.nodes if n.role == "option"]
+    if options:
+        chosen_color = CHOSEN_COLOR if graph.correct is not False else WRONG_COLOR
+        handles += [Line2D([], [], marker="o", ls="", ms=10, mfc=OPTION_COLOR, mec="#a0522d", label="option"),
+                    Line2D([], [], marker="o", ls="", ms=10, mfc=chosen_color, mec="#114411",
+                           label="chosen option" + (" (wrong)" if graph.correct is False else ""))]
+    if any(n.label == "Option" for n in options):
+        handles.append(Line2D([], [], marker="D", ls="", ms=8, mfc=OPTION_COLOR, mec="#a0522d", label="option not in the graph"))
+    if any(n.role == "claimed" for n in graph.nodes):
+        handles.append(Line2D([], [], marker="o", ls="", ms=9, mfc="white", mec="#555555", label="named in the answer only"))
     if graph.gold is not None:
         handles.append(Line2D([], [], marker="o", ls="", ms=13, mfc="none", mec=GOLD_COLOR, mew=3, label="gold answer"))
     for label in sorted({n.label for n in graph.nodes if n.role in ("neighbour", "passage")}):

@@ -13,7 +13,8 @@ the claim verdicts of a free-text answer. Each edge has a role saying why it is 
   ``claim``: an entity pair of a free-text answer with its verdict (graph, corpus, unsupported).
 
 A picture stays readable up to about 60 nodes, so the subgraph keeps the question entities and options, then
-edges in the order deciding, option, claim, context (best similarity first), mention, while the node cap
+edges in the order deciding, option, claim, mention (passages), context (the question entities taking turns,
+most similar first), while the node cap
 allows; ``edges_left_out`` says how many it left out. Node names and labels are read back from each edge's
 KG-RAG sentence (checked by writing the sentence again with :func:`kgrag.graph.schema.edge_sentence`), so
 nothing beyond what an Answer already carries is needed.
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 NodeRole = Literal["entity", "option", "neighbour", "passage", "claimed"]
 EdgeRole = Literal["deciding", "option", "claim", "context", "mention"]
 DEFAULT_MAX_NODES = 60
-_ROLE_RANK: dict[str, int] = {"deciding": 0, "option": 1, "claim": 2, "context": 3, "mention": 4}
+_ROLE_RANK: dict[str, int] = {"deciding": 0, "option": 1, "claim": 2, "mention": 3, "context": 4}
 _PROVENANCE = " and Provenance of this association is "
 
 
@@ -118,6 +119,15 @@ class EvidenceSubgraph(BaseModel):
             if node.id == node_id:
                 return node
         raise KeyError(node_id)
+
+    def marked(self, *, choice: str | None, gold: str | None) -> "EvidenceSubgraph":
+        """A copy with ``choice`` as the chosen option and ``gold`` as the gold one (eval reports: the option the
+        answer text was parsed to may differ from the choice the pipeline gave)."""
+        def same(a: str | None, b: str | None) -> bool:
+            return a is not None and b is not None and option_key(a) == option_key(b)
+
+        nodes = [n.model_copy(update={"chosen": same(n.option, choice), "gold": same(n.option, gold)}) for n in self.nodes]
+        return self.model_copy(update={"choice": choice, "gold": gold, "nodes": nodes})
 
     def write(self, path: Path | str, *, title: str | None = None) -> Path:
         """Render to ``path``: .png, .svg or .html (see :func:`kgrag.picture.write_picture`)."""

@@ -175,3 +175,36 @@ def test_ask_with_picture_writes_the_file(tmp_settings, embedder, tmp_path, monk
     bad = CliRunner().invoke(app, ["ask", MCQ.text, "--picture", str(tmp_path / "a.gif")])
     assert bad.exit_code == EXIT_USAGE and ".png" in bad.output
     assert not os.path.exists(tmp_path / "a.gif")
+
+
+def test_eval_report_draws_chosen_rows_beside_gold_and_prediction(fixtures_dir, tmp_path, monkeypatch):
+    from eval.report import compare_runs, load_run, summarize_run, write_report
+    from eval.runner import RunError, RunInputError, run_eval
+    from kgrag.cli import app
+    from kgrag.settings import load_settings
+
+    for key in list(os.environ):
+        if key.startswith("KGRAG_"):
+            monkeypatch.delenv(key)
+    settings = load_settings(home=tmp_path / "home", sources_dir=fixtures_dir / "eval" / "data")
+    path = run_eval(settings, "biomixqa-mcq", "kg", out_dir=tmp_path / "runs",
+                    pipeline_factory="tests.fixtures.eval.fake_pipeline:make_pipeline", progress=False,
+                    log=lambda m: None).path
+    run = load_run(path)
+    row = run.rows[0]
+    assert row.subgraph is not None and row.subgraph["gold"] == row.gold  # stored when the row was answered
+    files = write_report([summarize_run(run, n_boot=100)], tmp_path / "rep", compare_runs([run]), runs=[run],
+                         picture_rows=[row.id])
+    [picture] = files.row_pictures
+    assert picture.png.read_bytes()[:8] == PNG_MAGIC and picture.html.is_file()
+    assert (picture.gold, picture.predicted, picture.correct) == (row.gold, row.parsed, row.correct)
+    md = files.markdown_path.read_text()
+    assert "## Rows drawn" in md and f"rows/{picture.png.name}" in md and f"| {row.gold} |" in md
+
+    result = CliRunner().invoke(app, ["eval-report", str(path), "--out", str(tmp_path / "cli"), "--no-anchors",
+                                      "--picture-rows", f"{row.id},nope-1"])
+    assert result.exit_code == 2 and "nope-1" in result.output
+    old = run.model_copy(update={"rows": [row.model_copy(update={"subgraph": None})]})
+    with pytest.raises(RunError, match="no stored evidence subgraph"):
+        write_report([summarize_run(old, n_boot=100)], tmp_path / "old", runs=[old], picture_rows=[row.id])
+    assert issubclass(RunInputError, ValueError)

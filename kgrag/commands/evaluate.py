@@ -107,6 +107,9 @@ def eval_report_command(
     covered: Optional[Path] = typer.Option(None, "--covered", help="File of row ids the loaded graph covers."),
     anchors: bool = typer.Option(True, "--anchors/--no-anchors", help="Add the KG-RAG anchors rescored on the same rows (biomixqa sets)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report JSON on stdout."),
+    picture_rows: Optional[str] = typer.Option(None, "--picture-rows", help="Comma-separated row ids: draw each "
+                                               "row's evidence (rows/<config>-<id>.png and .html) beside its gold "
+                                               "and predicted answers, listed in report.md."),
 ) -> None:
     """Make a report (JSON, Markdown, PNG) from run files, with paired comparisons between them."""
     from eval.anchors import ANCHOR_DATASETS, score_anchors
@@ -124,11 +127,16 @@ def eval_report_command(
             for name in sorted(datasets):
                 ids = {row.id for r in loaded for row in r.rows if row.dataset == name}
                 anchor_rows += [a.table_row() for a in score_anchors(settings, name, ids=ids)]
-    files = write_report(summaries, out, compare_runs(loaded), anchor_rows)
+    row_ids = [i.strip() for i in picture_rows.split(",") if i.strip()] if picture_rows else []
+    if picture_rows is not None and not row_ids:
+        raise InputError("--picture-rows: give one or more row ids, separated by commas")
+    files = write_report(summaries, out, compare_runs(loaded), anchor_rows, runs=loaded, picture_rows=row_ids)
     if as_json:
         typer.echo(files.json_path.read_text())
     else:
         console.print(f"wrote {files.markdown_path}, {files.json_path}, {files.accuracy_png}, {files.tokens_png}")
+        for p in files.row_pictures:
+            console.print(f"row {p.id} ({p.config}): gold {p.gold}, predicted {p.predicted or 'unparseable'} -> {p.png}")
 
 
 def anchors_command(
