@@ -320,7 +320,8 @@ def draw(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
                        zorder=4)
         coll = ax.scatter([x], [y], s=size, marker=marker, c=face, edgecolors=edgecolor, linewidths=lw, zorder=5)
         coll.set_gid(f"node-{i}")
-        _node_label(ax, node, (x, y), lay.label_side[node.id])
+        score = (graph.option_scores or {}).get(node.option) if node.option else None
+        _node_label(ax, node, (x, y), lay.label_side[node.id], score)
 
     xs = [p[0] for p in lay.pos.values()] or [0.0]
     ys = [p[1] for p in lay.pos.values()] or [0.0]
@@ -367,7 +368,7 @@ def draw(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
     return fig
 
 
-def _node_label(ax: Any, node: SubgraphNode, xy: tuple[float, float], side: str) -> None:
+def _node_label(ax: Any, node: SubgraphNode, xy: tuple[float, float], side: str, llm_score: float | None) -> None:
     x, y = xy
     major = node.role in ("entity", "option")
     text = _short(node.name, 38 if major else 26)
@@ -378,6 +379,8 @@ def _node_label(ax: Any, node: SubgraphNode, xy: tuple[float, float], side: str)
         tags.append("✓ chosen")
     if node.gold:
         tags.append("★ gold")
+    if llm_score is not None:
+        tags.append(f"LLM score {llm_score:.2f}")
     if tags:
         text += "\n" + "  ".join(tags)
     near = 0.3 if major else 0.18

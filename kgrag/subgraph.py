@@ -93,6 +93,7 @@ class EvidenceSubgraph(BaseModel):
     choice: str | None = None
     answer_text: str = ""
     gold: str | None = None
+    option_scores: dict[str, float] | None = Field(default=None, description="The LLM's option scores, when it chose")
     abstained: bool = False
     decided_by: str = Field(description="evidence, llm among tied options, llm, abstained, generated text")
     decision: str = Field(default="", description="The evidence check's reason, as in the Answer's trace")
@@ -105,6 +106,15 @@ class EvidenceSubgraph(BaseModel):
     pruned: int = Field(default=0, description="Candidates pruning removed before the answer (Answer.dropped_evidence)")
     passages_unlinked: int = Field(default=0, description="Passages naming no entity or option (not drawn)")
     names_from: str = Field(default="evidence sentences", description="Where node names came from")
+
+    def __repr__(self) -> str:
+        """Short (notebooks print it beside the picture)."""
+        deciding = sum(e.role == "deciding" for e in self.edges)
+        return (f"EvidenceSubgraph({_clip(self.question, 60)!r}, choice={self.choice!r}, gold={self.gold!r}, "
+                f"decided by {self.decided_by}: {len(self.nodes)} nodes, {len(self.edges)} edges ({deciding} deciding), "
+                f"{self.edges_left_out} left out)")
+
+    __str__ = __repr__
 
     @property
     def correct(self) -> bool | None:
@@ -140,6 +150,10 @@ class EvidenceSubgraph(BaseModel):
         from kgrag.picture import render_bytes
 
         return render_bytes(self, "png")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- reading nodes back from evidence ---------------------------------------------------------------
@@ -383,7 +397,8 @@ def build_subgraph(answer: "Answer", *, options: list[str] | None = None, gold: 
     unique_total = len({(e.source, e.target, e.id) for e in builder.edges})
     return EvidenceSubgraph(
         question=answer.question, question_id=answer.question_id, task=answer.task, options=list(options),
-        choice=answer.choice, answer_text=answer.text, gold=gold, abstained=answer.abstained,
+        choice=answer.choice, answer_text=answer.text, gold=gold, option_scores=answer.option_scores,
+        abstained=answer.abstained,
         decided_by=decided_by, decision=reason, gate=_gate_lines(answer), nodes=nodes, edges=edges,
         max_nodes=max_nodes, edges_total=unique_total, edges_left_out=left_out, pruned=answer.dropped_evidence,
         passages_unlinked=unlinked)
