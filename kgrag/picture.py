@@ -149,7 +149,11 @@ def _rings(graph: EvidenceSubgraph) -> Layout:
     adj = _neighbours(graph)
     entities = [n.id for n in graph.nodes if n.role == "entity"]
     order = {nid: i for i, nid in enumerate(entities)}
-    others = sorted((n.id for n in graph.nodes if n.id not in order), key=lambda nid: _anchor(nid, adj, order))
+    # nodes a deciding, option, claim or passage edge touches go on the inner ring, spread out (their edge
+    # labels then do not pile up); the rest follow, grouped by the entity they hang from
+    marked = {n for e in graph.edges if e.role != "context" for n in (e.source, e.target)} - set(order)
+    others = sorted((n.id for n in graph.nodes if n.id not in order),
+                    key=lambda nid: (nid not in marked, _anchor(nid, adj, order)))
     pos: dict[str, tuple[float, float]] = {}
     side: dict[str, Literal["left", "right", "above", "below"]] = {}
     inner = 0.0 if len(entities) <= 1 else 1.4
@@ -168,7 +172,7 @@ def _rings(graph: EvidenceSubgraph) -> Layout:
         ring_sizes[-1] += left
     cursor = 0
     for (radius, _), count in zip(radius_sizes, ring_sizes):
-        ring = others[cursor:cursor + count]
+        ring = _spread_marked(others[cursor:cursor + count], marked)
         cursor += count
         offset = 0.5 * (cursor % 2)
         for k, nid in enumerate(ring):
@@ -178,6 +182,17 @@ def _rings(graph: EvidenceSubgraph) -> Layout:
             side[nid] = "right" if x > 0.3 else "left" if x < -0.3 else ("above" if y > 0 else "below")
     span = max([abs(c) for p in pos.values() for c in p] + [1.0])
     return Layout(pos=pos, label_side=side, width=2 * span + 6, height=2 * span + 2)
+
+
+def _spread_marked(ring: list[str], marked: set[str]) -> list[str]:
+    """The ring's order with its marked nodes at evenly spaced slots, the others filling the gaps in order."""
+    chosen = [n for n in ring if n in marked]
+    if not chosen or len(chosen) == len(ring):
+        return ring
+    rest = iter(n for n in ring if n not in marked)
+    slots = {round(k * len(ring) / len(chosen)) for k in range(len(chosen))}
+    picks = iter(chosen)
+    return [next(picks) if i in slots else next(rest) for i in range(len(ring))]
 
 
 # --- drawing -----------------------------------------------------------------------------------------
@@ -291,7 +306,7 @@ def draw(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
         arrow.set_gid(f"edge-{i}")
         ax.add_patch(arrow)
         if big or edge.role == "claim":
-            t = 0.5 if k == 0 else 0.5
+            t = 0.62 if edge.role == "claim" else 0.5  # claims share an end with context edges: label nearer the far end
             mx, my = x1 + (x2 - x1) * t, y1 + (y2 - y1) * t
             if rad:
                 mx, my = mx + rad * (y2 - y1) * 0.5, my - rad * (x2 - x1) * 0.5

@@ -171,8 +171,9 @@ def edge_endpoints(ev: "Evidence") -> tuple[NodeRef, str, NodeRef] | None:
     """The two nodes and the type of a graph edge, read back from its KG-RAG sentence and key.
 
     Each way of splitting the sentence is checked by writing it again with :func:`edge_sentence` (and, for a
-    known edge type, against its node labels); the first that gives the same sentence wins. Returns None when the evidence is not an edge sentence; names fall
-    back to ids when no split round-trips (a hand-made Evidence)."""
+    known edge type, against its node labels); the first that gives the same sentence wins. Returns None when
+    the evidence is not an edge sentence; names fall back to ids when no split round-trips (a hand-made
+    Evidence)."""
     parts = _split_key(ev.id)
     if ev.kind != "kg" or parts is None:
         return None
