@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from kgrag.pipeline import Pipeline
 from kgrag.prompts import render_context
 from kgrag.sources import source_path
-from kgrag.types import Evidence, LinkedEntity, Question
+from kgrag.types import Evidence, LinkedEntity, Question, option_key
 
 MCQ_FILE = "biomixqa/mcq_questions.csv"
 
@@ -41,10 +41,15 @@ class SufficiencyReport(BaseModel):
 
 
 def options_of(text: str) -> list[str]:
-    """The options listed after 'Given list is:' in a KG-RAG MCQ question."""
+    """The distinct options listed after 'Given list is:' in a KG-RAG MCQ question, in order (a few rows list
+    one option twice; a Question refuses repeats, so the first spelling is kept, as the eval loader does)."""
     if "Given list is:" not in text:
         raise ValueError(f"no 'Given list is:' in MCQ text {text[:80]!r}")
-    return [o.strip() for o in text.split("Given list is:", 1)[1].split(",") if o.strip()]
+    listed = [o.strip() for o in text.split("Given list is:", 1)[1].split(",") if o.strip()]
+    first: dict[str, str] = {}
+    for option in listed:
+        first.setdefault(option_key(option), option)
+    return list(first.values())
 
 
 def joined_to_both(evidence: Sequence[Evidence], option_nodes: Sequence[str], diseases: Sequence[LinkedEntity]) -> bool:

@@ -100,3 +100,14 @@ def test_real_data_loads_every_dataset(shared_data_dir, tmp_path):
     for data in counts.values():
         assert len(data.items) + len(data.dropped) == data.rows_in_file
         assert all(item.gold in (item.question.options or []) or not item.metadata.get("gold_in_options", True) for item in data.items)
+
+
+def test_options_of_an_mcq_text_keeps_each_option_once_in_order() -> None:
+    from eval.sufficiency import options_of
+    from kgrag.types import Question
+
+    text = "Out of the given list, which Gene is associated with X and Y. Given list is: TERT, NOD2, tert , HLA-B, TERT"
+    assert options_of(text) == ["TERT", "NOD2", "HLA-B"]
+    assert Question(text=text, options=options_of(text)).options == ["TERT", "NOD2", "HLA-B"]
+    with pytest.raises(ValueError, match="Given list is"):
+        options_of("Which gene is associated with X?")
