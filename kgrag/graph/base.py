@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord
@@ -22,6 +22,7 @@ class GraphStore(Protocol):
     - ``neighbourhood`` returns the one-hop edges of the given nodes, both directions, optionally
       restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one query.
     - ``edges_between`` returns the edges joining any node of ``ids_a`` to any of ``ids_b``.
+    - ``iter_edges`` streams every edge once, in batches (``kgrag build-edge-vectors`` reads it).
     - All user values travel as query parameters.
     - ``read_marker``/``write_marker`` keep one :class:`BuildMarker` in the store, outside the
       graph: ``schema()`` and the lookups never count or return it (kgrag/graph/serving.py reads it).
@@ -52,6 +53,10 @@ class GraphStore(Protocol):
     ) -> list[EdgeView]: ...
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]: ...
+
+    def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
+        """Every edge, streamed in batches (endpoints, type, sources; no properties): for whole-graph builds."""
+        ...
 
     def schema(self) -> GraphSchema: ...
 

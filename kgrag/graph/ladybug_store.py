@@ -407,6 +407,31 @@ class LadybugGraphStore:
         except RuntimeError as exc:
             raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
 
+    def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
+        """Every edge of the graph, in batches of at most ``batch_size`` (streamed; properties not read).
+
+        For build-time work over the whole graph (``kgrag build-edge-vectors``): each view has its
+        endpoints, type and sources, enough for :func:`kgrag.graph.schema.edge_sentence`.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        query = ("MATCH (a:Node)-[r:Edge]->(b:Node) "
+                 "RETURN a.id, a.label, a.name, r.type, b.id, b.label, b.name, r.sources")
+        try:
+            result = self._conn.execute(query, {})
+            batch: list[EdgeView] = []
+            while result.has_next():
+                ai, al, an, edge_type, bi, bl, bn, sources = result.get_next()
+                batch.append(edge_view((ai, al, an), edge_type, (bi, bl, bn), sources, None))
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+            result.close()
+        except RuntimeError as exc:
+            raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
+        if batch:
+            yield batch
+
     def neighbourhood(
         self,
         node_ids: Sequence[str],

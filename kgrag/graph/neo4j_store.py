@@ -310,6 +310,26 @@ class Neo4jGraphStore:
         except (Neo4jError, DriverError) as exc:
             raise self._error("query failed", exc) from None
 
+    def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
+        """Every edge of the graph, in batches of at most ``batch_size`` (streamed; properties not read)."""
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        query = (f"MATCH (a:{ENTITY})-[r]->(b:{ENTITY}) "
+                 "RETURN a.id, a.label, a.name, type(r), b.id, b.label, b.name, r.sources")
+        batch: list[EdgeView] = []
+        try:
+            with self._driver.session(database=self.database, default_access_mode="READ",
+                                      fetch_size=batch_size) as session:
+                for ai, al, an, edge_type, bi, bl, bn, sources in session.run(query):
+                    batch.append(edge_view((ai, al, an), edge_type, (bi, bl, bn), sources, None))
+                    if len(batch) >= batch_size:
+                        yield batch
+                        batch = []
+        except (Neo4jError, DriverError) as exc:
+            raise self._error("query failed", exc) from None
+        if batch:
+            yield batch
+
     def neighbourhood(
         self,
         node_ids: Sequence[str],
