@@ -18,7 +18,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click as typer._click
 from typer.core import TyperGroup
 
-from kgrag.commands import ask, doctor, evaluate, graph, llm, measure, stats, text
+from kgrag.commands import ask, doctor, edges, evaluate, graph, llm, measure, stats, text
 from kgrag.errors import InputError, KgragError, SettingsError
 from kgrag.settings import environment_secrets, mask_text
 
@@ -201,7 +201,7 @@ def _root(
     """Grounded biomedical question answering."""
 
 
-for group in (graph, ask, text, stats, evaluate, measure, llm, doctor):
+for group in (graph, edges, ask, text, stats, evaluate, measure, llm, doctor):
     group.register(app)
 
 

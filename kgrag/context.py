@@ -25,8 +25,17 @@ class Candidate(BaseModel):
 
 
 def edge_evidence(edge: EdgeView, option: str | None = None) -> Evidence:
-    return Evidence(kind="kg", text=edge_sentence(edge), score=0.0, id=edge.key, sources=list(edge.sources),
-                    properties=dict(edge.properties), option=option)
+    """The edge as evidence: its KG-RAG sentence, key, sources and properties (the score is set by pruning).
+
+    Built without re-validation (``model_construct``): every field comes from an already validated
+    :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
+    """
+    return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=0.0, id=edge.key,
+                                    sources=list(edge.sources), properties=dict(edge.properties), option=option)
+
+
+def _candidate(edge: EdgeView, group: str, option: str | None = None) -> Candidate:
+    return Candidate.model_construct(evidence=edge_evidence(edge, option), group=group)
 
 
 def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], options: Sequence[dict[str, list[str]]],
@@ -67,7 +76,7 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
                         joined_entities.add(entity.node_id)
                         if edge.key not in seen:
                             seen.add(edge.key)
-                            option_cands.append(Candidate(evidence=edge_evidence(edge, option), group="options"))
+                            option_cands.append(_candidate(edge, "options", option))
             per_option.append((len(joined_entities), option_cands))
         # an option joined to more of the question's entities ranks first (stable: ties keep option order)
         for _, option_cands in sorted(per_option, key=lambda item: -item[0]):
@@ -76,6 +85,6 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
             for edge in by_node.get(entity.node_id, []):
                 if edge.key not in seen:
                     seen.add(edge.key)
-                    candidates.append(Candidate(evidence=edge_evidence(edge), group=entity.node_id))
+                    candidates.append(_candidate(edge, entity.node_id))
         out.append(candidates)
     return out

@@ -81,7 +81,7 @@ class SentenceTransformerEmbedder:
                              else self._model.get_sentence_embedding_dimension())
         self.batch_size = batch_size
         self._memory: dict[str, np.ndarray] = {}
-        self._disk = _DiskCache(cache_dir / _slug(model_name), self.dimension) if cache_dir else None
+        self._disk = _DiskCache(cache_dir / slug(model_name), self.dimension) if cache_dir else None
         self.encoded_count = 0  # texts actually sent to the model (for tests and benchmarks)
 
     def encode(self, texts: Sequence[str], *, persist: bool = True) -> np.ndarray:
@@ -104,8 +104,30 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._memory[k] for k in keys])
 
+    def encode_once(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of ``texts`` without keeping them: cached ones are read, the others embedded, nothing stored.
 
-def _slug(name: str) -> str:
+        For build-time work over a whole graph (``kgrag build-edge-vectors``), whose vectors would not fit
+        in memory and are stored elsewhere; a text is still never embedded if the cache has it.
+        """
+        keys = [text_hash(t) for t in texts]
+        found = dict(self._disk.get_many(keys)) if self._disk is not None else {}
+        found.update({k: self._memory[k] for k in keys if k in self._memory and k not in found})
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            by_key = dict(zip(keys, texts))
+            vectors = self._model.encode([by_key[k] for k in missing], batch_size=self.batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False).astype(np.float32)
+            self.encoded_count += len(missing)
+            found.update(zip(missing, vectors))
+        if not keys:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[k] for k in keys])
+
+
+def slug(name: str) -> str:
+    """A model name (or any text) as a file name: characters other than letters, digits, '-_.' become '_'."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 

@@ -2,7 +2,8 @@
 
 ``Pipeline.answer_batch`` is the real path; ``answer`` is a batch of one. Each stage runs once per
 batch: one linking pass, one graph round-trip (plus one for option edges), one text search call,
-one embedding call for all candidate sentences, one LLM call per generation step.
+one vector lookup for all candidate sentences (the precomputed edge-vector store, then the embedder for
+the rest), one LLM call per generation step.
 
 Example::
 
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kgrag.context import Candidate, gather_kg
+from kgrag.edge_vectors import EdgeVectorStore, open_edge_vectors
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
 from kgrag.evidence import EvidenceChecker, Verdict, split_sentences
 from kgrag.errors import KgragError, QuestionError
@@ -29,7 +31,7 @@ from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
 from kgrag.generators.base import Prompt
 from kgrag.prompts import build_prompt, option_labels, render_context
-from kgrag.pruning import prune
+from kgrag.pruning import prune_detailed
 from kgrag.settings import Settings, load_settings
 from kgrag.text import normalise
 from kgrag.types import TASK_OPTIONS, Answer, ClaimVerdict, Evidence, GateDecision, LinkedEntity, Question, Usage
@@ -90,8 +92,9 @@ class Pipeline:
 
     def __init__(self, settings: Settings, *, store: GraphStore | None, embedder: Embedder, generator: Generator,
                  text_index: Any | None = None, gate: Any | None = None, stats: Any | None = None,
-                 linker: EntityLinker | None = None) -> None:
+                 linker: EntityLinker | None = None, edge_vectors: EdgeVectorStore | None = None) -> None:
         self.settings = settings
+        self.edge_vectors = edge_vectors  # precomputed sentence vectors; None: embed on demand
         self.store = store
         self.embedder = embedder
         self.generator = generator
@@ -111,6 +114,7 @@ class Pipeline:
         embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
                                                batch_size=settings.embedding_batch_size,
                                                cache_dir=settings.home / "embeddings")
+        edge_vectors = open_edge_vectors(settings, store, embedder)
         text_index = None
         if settings.retrieval_mode in ("text", "kg+text"):
             from kgrag.text_index import TextIndex
@@ -124,7 +128,7 @@ class Pipeline:
         else:
             stats = _optional_stats(settings)  # for evidence checks and claim verdicts, when an index exists
         return cls(settings, store=store, embedder=embedder, generator=open_generator(settings),
-                   text_index=text_index, gate=gate, stats=stats)
+                   text_index=text_index, gate=gate, stats=stats, edge_vectors=edge_vectors)
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None) -> Answer:
@@ -139,6 +143,7 @@ class Pipeline:
         backends = [f"generator={self.generator.name}", f"graph={self._graph_name()}",
                     f"text_index={'loaded' if self.text_index is not None else 'none'}",
                     f"corpus_stats={getattr(self.stats, 'description', 'none') if self.stats is not None else 'none'}",
+                    f"edge_vectors={self._edge_vectors_name()}",
                     f"retrieval_mode={settings.retrieval_mode}", f"gate_mode={settings.gate_mode}",
                     f"selection_mode={settings.selection_mode}", f"option_scoring={settings.option_scoring}"]
         traces: list[list[str]] = [list(backends) for _ in qs]
@@ -148,7 +153,7 @@ class Pipeline:
         gate: list[list[GateDecision]] = [[] for _ in qs]
         with timer.stage("gate"):
             retrieve = self._stage1(qs, entities, gate)
-        evidence, dropped = self.retrieve([q.text for q in qs], entities, option_nodes, retrieve, timer)
+        evidence, dropped = self.retrieve([q.text for q in qs], entities, option_nodes, retrieve, timer, traces=traces)
         for i, ents in enumerate(entities):
             if retrieve[i] and not any(e.kind == "kg" for e in evidence[i]) and settings.retrieval_mode in ("kg", "kg+text"):
                 traces[i].append("no graph context found" + ("" if ents else " (no entity linked)"))
@@ -174,6 +179,11 @@ class Pipeline:
     def _graph_name(self) -> str:
         return getattr(self.store, "backend", "none") if self.store is not None else "none"
 
+    def _edge_vectors_name(self) -> str:
+        if self.edge_vectors is not None:
+            return f"precomputed ({self.edge_vectors.describe()})"
+        return "off" if self.settings.edge_vectors == "off" else "none (embedded on demand)"
+
     def link_options(self, qs: Sequence[Question]) -> list[dict[str, list[str]]]:
         """Option string -> node ids, for MCQ options; ONE lookup for the batch."""
         if self.store is None:
@@ -198,15 +208,17 @@ class Pipeline:
 
     def retrieve(self, queries: Sequence[str], entities: Sequence[Sequence[LinkedEntity]],
                  option_nodes: Sequence[dict[str, list[str]]], active: Sequence[bool],
-                 timer: _Timer | None = None) -> tuple[list[list[Evidence]], list[int]]:
-        """Graph and text candidates for the active queries, pruned against each query: (evidence, dropped)."""
+                 timer: _Timer | None = None, *, traces: Sequence[list[str]] | None = None
+                 ) -> tuple[list[list[Evidence]], list[int]]:
+        """Graph and text candidates for the active queries, pruned against each query and fitted to the context
+        budget: (evidence, dropped). With ``traces``, each active query's trace gets the budget's line."""
         timer = timer or _Timer()
         with timer.stage("graph_fetch"):
             kg = self._kg_candidates(queries, entities, option_nodes, active)
         with timer.stage("text_search"):
             text = self._text_candidates(queries, active)
         with timer.stage("pruning"):
-            return self._prune_all(queries, [k + t for k, t in zip(kg, text)])
+            return self._prune_all(queries, [k + t for k, t in zip(kg, text)], traces)
 
     def _kg_candidates(self, qs, entities, option_nodes, retrieve) -> list[list[Candidate]]:
         if self.store is None or self.settings.retrieval_mode not in ("kg", "kg+text"):
@@ -233,19 +245,34 @@ class Pipeline:
                 properties={"rank": h.rank, "retriever": h.retriever, "source": h.passage.source})) for h in row]
         return out
 
-    def _prune_all(self, questions: Sequence[str], candidates: list[list[Candidate]]) -> tuple[list[list[Evidence]], list[int]]:
+    def _prune_all(self, questions: Sequence[str], candidates: list[list[Candidate]],
+                   traces: Sequence[list[str]] | None = None) -> tuple[list[list[Evidence]], list[int]]:
         texts = [c.evidence.text for cands in candidates for c in cands]
         unique = list(dict.fromkeys(texts))
-        vectors = self.embedder.encode(unique) if unique else np.zeros((0, 1), dtype=np.float32)
+        vectors = self.candidate_vectors(unique)
         row = {t: i for i, t in enumerate(unique)}
         qvecs = self.embedder.encode(list(questions), persist=False)  # type: ignore[call-arg]
         evidence, dropped = [], []
-        for qvec, cands in zip(qvecs, candidates):
+        for k, (qvec, cands) in enumerate(zip(qvecs, candidates)):
             mat = vectors[[row[c.evidence.text] for c in cands]] if cands else np.zeros((0, qvec.shape[0]))
-            kept, n_dropped = prune(qvec, cands, mat, self.settings)
-            evidence.append(kept)
-            dropped.append(n_dropped)
+            result = prune_detailed(qvec, cands, mat, self.settings)
+            evidence.append(result.evidence)
+            dropped.append(result.dropped)
+            if traces is not None and cands:
+                traces[k].append(result.trace(self.settings.context_budget_tokens))
         return evidence, dropped
+
+    def candidate_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of distinct candidate texts: the edge-vector store's, the embedder's for the rest."""
+        if not texts:
+            return np.zeros((0, getattr(self.embedder, "dimension", 1)), dtype=np.float32)
+        if self.edge_vectors is None:
+            return self.embedder.encode(list(texts))
+        found, vectors = self.edge_vectors.lookup(texts)
+        if not found.all():
+            missing = np.flatnonzero(~found)
+            vectors[missing] = self.embedder.encode([texts[i] for i in missing])
+        return vectors
 
     def _generate(self, qs, evidence, entities, option_nodes, usages, gate, traces):
         n = len(qs)

@@ -36,6 +36,7 @@ SelectionMode = Literal["llm", "evidence", "llm+evidence"]
 GeneratorBackend = Literal["auto", "transformers", "openai", "vllm"]
 OptionScoring = Literal["label", "likelihood"]
 FailurePolicy = Literal["retrieve", "skip"]
+EdgeVectorsMode = Literal["auto", "on", "off"]
 
 
 MASK = "***"
@@ -148,6 +149,17 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(default=128, gt=0)
     embedding_device: str = "cpu"
+    edge_vectors: EdgeVectorsMode = Field(
+        default="auto",
+        description="Precomputed edge-sentence vectors (`kgrag build-edge-vectors`, stored beside the graph): auto "
+        "uses them when built, else embeds a question's neighbourhood at query time; on requires them (built for "
+        "this graph build); off always embeds at query time.",
+    )
+    edge_vectors_max_edges: int = Field(
+        default=5_000_000, gt=0,
+        description="With edge_vectors=auto, `kgrag build-edge-vectors` refuses larger graphs (their sentences are "
+        "embedded on demand); edge_vectors=on or --force builds any size.",
+    )
 
     # --- entity linking -----------------------------------------------------------------------
     link_embedding_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
@@ -161,6 +173,15 @@ class Settings(BaseSettings):
     neighbourhood_limit: int = Field(default=2000, gt=0, description="Edges fetched per linked node.")
     edge_types: list[str] | None = None
     option_edges_first: bool = True
+    context_budget_tokens: int = Field(
+        default=1850, ge=0,
+        description="Most context tokens (estimated, kgrag.pruning.estimate_tokens) kept after pruning, across graph "
+        "sentences and passages: option-joining edges first, then by similarity; 0: no budget.",
+    )
+    near_duplicate_cosine: float = Field(
+        default=0.95, gt=0.0, le=1.0,
+        description="A passage this similar (cosine) to a kept passage, or with the same text, is dropped.",
+    )
 
     # --- text index ---------------------------------------------------------------------------
     text_index_dir: Path | None = None
