@@ -171,10 +171,10 @@ def _rings(graph: EvidenceSubgraph) -> Layout:
     if left:
         ring_sizes[-1] += left
     cursor = 0
-    for (radius, _), count in zip(radius_sizes, ring_sizes):
+    for number, ((radius, _), count) in enumerate(zip(radius_sizes, ring_sizes)):
         ring = _spread_marked(others[cursor:cursor + count], marked)
         cursor += count
-        offset = 0.5 * (cursor % 2)
+        offset = (0.5, 0.25, 0.75)[min(number, 2)]  # half a slot off the vertical, where two entities sit
         for k, nid in enumerate(ring):
             angle = math.pi / 2 - 2 * math.pi * (k + offset) / max(1, len(ring))
             x, y = radius * math.cos(angle), radius * math.sin(angle)
@@ -364,7 +364,7 @@ def draw(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
         handles.append(Line2D([], [], marker="D", ls="", ms=8, mfc=OPTION_COLOR, mec="#a0522d", label="option not in the graph"))
     if any(n.role == "claimed" for n in graph.nodes):
         handles.append(Line2D([], [], marker="o", ls="", ms=9, mfc="white", mec="#555555", label="named in the answer only"))
-    if graph.gold is not None:
+    if any(n.gold for n in graph.nodes):
         handles.append(Line2D([], [], marker="o", ls="", ms=13, mfc="none", mec=GOLD_COLOR, mew=3, label="gold answer"))
     for label in sorted({n.label for n in graph.nodes if n.role in ("neighbour", "passage")}):
         handles.append(Line2D([], [], marker="s" if label == "Passage" else "o", ls="", ms=7,
