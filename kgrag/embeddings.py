@@ -68,7 +68,7 @@ class SentenceTransformerEmbedder:
     """Embeds with sentence-transformers; caches every vector by content hash."""
 
     def __init__(self, model_name: str = "all-MiniLM-L6-v2", *, device: str = "cpu", batch_size: int = 128,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, threads: int = 0) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -80,6 +80,7 @@ class SentenceTransformerEmbedder:
         self.dimension = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension")
                              else self._model.get_sentence_embedding_dimension())
         self.batch_size = batch_size
+        self.threads = threads  # torch intra-op threads while encoding; 0: torch's default
         self._memory: dict[str, np.ndarray] = {}
         self._disk = _DiskCache(cache_dir / slug(model_name), self.dimension) if cache_dir else None
         self.encoded_count = 0  # texts actually sent to the model (for tests and benchmarks)
@@ -93,9 +94,7 @@ class SentenceTransformerEmbedder:
             missing = {k: t for k, t in missing.items() if k not in self._memory}
         if missing:
             new_keys = list(missing)
-            vectors = self._model.encode([missing[k] for k in new_keys], batch_size=self.batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True,
-                                         show_progress_bar=len(new_keys) > 5000).astype(np.float32)
+            vectors = self._encode([missing[k] for k in new_keys], progress=len(new_keys) > 5000)
             self.encoded_count += len(new_keys)
             self._memory.update(zip(new_keys, vectors))
             if persist and self._disk is not None:
@@ -103,6 +102,20 @@ class SentenceTransformerEmbedder:
         if not keys:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._memory[k] for k in keys])
+
+    def _encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """The model's unit vectors, on ``threads`` torch threads when set (restored afterwards)."""
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads and self.threads != before:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=progress).astype(np.float32)
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
 
     def encode_once(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts`` without keeping them: cached ones are read, the others embedded, nothing stored.
@@ -116,9 +129,7 @@ class SentenceTransformerEmbedder:
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             by_key = dict(zip(keys, texts))
-            vectors = self._model.encode([by_key[k] for k in missing], batch_size=self.batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True,
-                                         show_progress_bar=False).astype(np.float32)
+            vectors = self._encode([by_key[k] for k in missing])
             self.encoded_count += len(missing)
             found.update(zip(missing, vectors))
         if not keys:

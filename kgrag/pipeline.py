@@ -113,7 +113,7 @@ class Pipeline:
             store = _open_built_graph(settings)
         embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
                                                batch_size=settings.embedding_batch_size,
-                                               cache_dir=settings.home / "embeddings")
+                                               cache_dir=settings.home / "embeddings", threads=settings.embedding_threads)
         edge_vectors = open_edge_vectors(settings, store, embedder)
         text_index = None
         if settings.retrieval_mode in ("text", "kg+text"):

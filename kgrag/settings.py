@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(default=128, gt=0)
     embedding_device: str = "cpu"
+    embedding_threads: int = Field(
+        default=0, ge=0,
+        description="torch threads while embedding; 0: torch's default (one per core). On a busy 2-core machine one "
+        "thread embedded 8 questions 4x faster than two (0.75 s against 2.9 s).",
+    )
     edge_vectors: EdgeVectorsMode = Field(
         default="auto",
         description="Precomputed edge-sentence vectors (`kgrag build-edge-vectors`, stored beside the graph): auto "

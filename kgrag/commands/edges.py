@@ -36,7 +36,8 @@ def build_edge_vectors(
                              "pass --force (or set KGRAG_EDGE_VECTORS=on) to precompute them anyway")
         embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
                                                batch_size=settings.embedding_batch_size,
-                                               cache_dir=settings.home / "embeddings")
+                                               cache_dir=settings.home / "embeddings",
+                                               threads=settings.embedding_threads)
         report = build(settings, store, embedder, chunk_size=chunk_size, progress=not as_json)
     finally:
         store.close()
