@@ -13,6 +13,7 @@ batches of each stage and of the total (linking + gate + graph + pruning + evide
 of candidate sentences the store answered.
 
     KGRAG_HOME=/tmp/h13 KGRAG_SOURCES_DIR=/work/shared/data python bench/cold.py --edge-vectors off on
+    KGRAG_EMBEDDING_THREADS=1 ...   # on a shared, busy machine (see docs/settings.md)
 
 ``--context`` also measures context tokens (the generator's tokenizer) of free questions
 (``biomixqa/rag_comparison_data.csv`` plus the psoriasis example) with ``kg+text``, and of the MCQs.
@@ -60,7 +61,8 @@ def make_pipeline(settings: Settings, cache_dir: Path, store: Any, generator: An
     an embedder over the home's cache; the linker then embeds question spans with the cold embedder.
     """
     embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
-                                           batch_size=settings.embedding_batch_size, cache_dir=cache_dir)
+                                           batch_size=settings.embedding_batch_size, cache_dir=cache_dir,
+                                           threads=settings.embedding_threads)
     embedder.encode(["warm-up"], persist=False)
     linker = EntityLinker.from_store(store, warm, settings)
     if linker._fallback_label:  # noqa: SLF001 - the per-process name matrix, untimed
@@ -130,6 +132,8 @@ def main() -> None:
     parser.add_argument("--edge-vectors", nargs="+", default=["auto"], choices=["auto", "on", "off"],
                         help="runs to make, each with a fresh embedding cache (needs the edge_vectors setting)")
     parser.add_argument("--context", action="store_true", help="also measure context tokens (free, kg+text; MCQ)")
+    parser.add_argument("--context-budgets", type=int, nargs="*", default=None,
+                        help="context budgets to measure context tokens at (default: the setting)")
     parser.add_argument("--budget", type=int, default=None, help="context_budget_tokens (default: settings)")
     parser.add_argument("--keep-cache", type=Path, default=None,
                         help="copy each run's embedding cache shards here afterwards (e.g. to seed a build)")
@@ -145,7 +149,7 @@ def main() -> None:
     store = open_serving_graph(base)
     generator = open_generator(base)
     warm = SentenceTransformerEmbedder(base.embedding_model, device=base.embedding_device,
-                                       cache_dir=base.home / "embeddings")
+                                       cache_dir=base.home / "embeddings", threads=base.embedding_threads)
     summaries = []
     for mode in args.edge_vectors:
         settings = base.model_copy(update={"edge_vectors": mode})
@@ -165,14 +169,17 @@ def main() -> None:
             print_summary(summaries[-1])
             if args.context:
                 free = free_questions(settings)
-                kgtext = Pipeline.from_settings(settings.model_copy(update={"retrieval_mode": "kg+text"}))
-                for label, pipe, qs in (("free kg+text", kgtext, free), ("mcq kg", pipeline, data["biomixqa-mcq"]),
-                                        ("mcq kg+text", kgtext, data["biomixqa-mcq"])):
-                    tokens = context_tokens(pipe, qs, args.batch)
-                    summaries.append({"run": f"context tokens {label} edge_vectors={mode}", **tokens})
-                    print(f"context tokens {label:<14} edge_vectors={mode}: mean {tokens['mean']:.0f}, "
-                          f"p95 {tokens['p95']:.0f}, max {tokens['max']} (n={tokens['n']})")
-                kgtext.close()
+                for budget in args.context_budgets or [settings.context_budget_tokens]:
+                    at = settings.model_copy(update={"context_budget_tokens": budget})
+                    pipeline.settings = at
+                    kgtext = Pipeline.from_settings(at.model_copy(update={"retrieval_mode": "kg+text"}))
+                    for label, pipe, qs in (("free kg+text", kgtext, free), ("mcq kg", pipeline, data["biomixqa-mcq"]),
+                                            ("mcq kg+text", kgtext, data["biomixqa-mcq"])):
+                        tokens = context_tokens(pipe, qs, args.batch)
+                        summaries.append({"run": f"context tokens {label} budget={budget}", **tokens})
+                        print(f"context tokens {label:<14} budget={budget}: mean {tokens['mean']:.0f}, "
+                              f"p95 {tokens['p95']:.0f}, max {tokens['max']} (n={tokens['n']})")
+                    kgtext.close()
             if args.keep_cache:
                 args.keep_cache.mkdir(parents=True, exist_ok=True)
                 for shard in Path(tmp).glob("*/shard-*"):
