@@ -28,6 +28,7 @@ from kgrag.graph.schema import EdgeRecord, edge_sentence
 from kgrag.pipeline import Pipeline
 from kgrag.pruning import estimate_tokens, prune, prune_detailed
 from kgrag.types import Evidence, Question
+from tests.test_graph_contract import bolt_store, bolt_uri  # noqa: F401 - the Bolt backend's fixtures
 from tests.test_pipeline import EDGES, NODES, _NoLLM
 
 
@@ -67,6 +68,16 @@ def _sentences(store) -> list[str]:
 def test_iter_edges_lists_every_edge_in_batches(store):
     batches = list(store.iter_edges(4))
     assert [len(b) for b in batches] == [4, 2]
+    assert {e.key for b in batches for e in b} == {e.key for e in EDGES}
+
+
+def test_iter_edges_on_the_bolt_backend_gives_the_same_sentences(bolt_store, store):
+    bolt_store.clear()
+    bolt_store.load_nodes(NODES)
+    bolt_store.load_edges(EDGES)
+    batches = list(bolt_store.iter_edges(4))
+    assert [len(b) for b in batches] == [4, 2]
+    assert sorted(edge_sentence(e) for b in batches for e in b) == sorted(_sentences(store))
     assert {e.key for b in batches for e in b} == {e.key for e in EDGES}
 
 
