@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import time
 
 import pytest
 
@@ -142,6 +143,41 @@ def test_pipeline_answers_on_the_engine(engine, tmp_path, embedder, vllm_setting
     assert "generator=vllm:smollm2" in mcq.trace and "option scoring: label (one request)" in mcq.trace
     assert mcq.choice in ("NOD2", "HLA-B") and set(mcq.option_scores) == {"NOD2", "HLA-B"} and mcq.usage.llm_calls == 1
     assert free.text and free.usage.llm_calls == 1 and free.usage.completion_tokens > 0
+
+
+def test_a_killed_engine_process_is_a_clear_error_not_a_hang(engine):
+    """The last engine test: it kills the engine process mid-batch (the server fixture closes the engine next).
+
+    Without kgrag's watch (``watch_engine``) the call waited forever: checked by disabling it, the thread
+    was still waiting 60 s after the kill. A killed ``VLLM::Worker`` alone vLLM reports by itself."""
+    import signal
+    import threading
+
+    import psutil
+
+    from kgrag.errors import BackendUnavailableError
+
+    long = [Prompt(user=f"Write a long story about gene number {i}. " * 40) for i in range(16)]
+    outcome: dict[str, BaseException | None] = {}
+
+    def run() -> None:
+        try:
+            engine.generate(long, max_tokens=2000)
+            outcome["error"] = None
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    time.sleep(3)
+    cores = [p for p in psutil.Process(os.getpid()).children(recursive=True) if p.name().startswith("VLLM::EngineCor")]
+    assert cores, "no VLLM::EngineCore process found to kill"
+    for core in cores:
+        core.send_signal(signal.SIGKILL)
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "generate still waiting 60 s after the engine process was killed"
+    assert isinstance(outcome["error"], BackendUnavailableError), outcome
+    assert "engine process" in str(outcome["error"]) and "died" in str(outcome["error"])
 
 
 @pytest.fixture(scope="module")

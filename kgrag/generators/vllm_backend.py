@@ -25,6 +25,9 @@ Example::
 from __future__ import annotations
 
 import os
+import threading
+import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from kgrag.generators.base import Generation, Prompt, label_token_ids
 from kgrag.settings import Settings
 
 TOP_LOGPROBS = 20
+ENGINE_WATCH_S = 0.5
 
 
 def sampling_kwargs(*, max_tokens: int, temperature: float, stop: Sequence[str] | None) -> dict[str, Any]:
@@ -132,6 +136,35 @@ def engine_kwargs(settings: Settings, model: str, *, cpu: bool) -> dict[str, Any
     return kwargs
 
 
+def watch_engine(llm: Any) -> bool:
+    """Wake a call waiting on a dead engine: return True when the watch could be set up.
+
+    vLLM's synchronous client (0.32) notices that its engine process died (its monitor sets
+    ``resources.engine_dead`` and shuts the output thread down), but a ``generate`` already waiting on
+    the output queue is never woken: a killed engine process made an evaluation hang (the engine core, not
+    its worker, whose death vLLM reports itself). This thread
+    puts an ``EngineDeadError`` into that queue when the engine is marked dead, so the waiting call
+    raises instead. Clients without these attributes (other vLLM versions) are left as they are.
+    """
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if getattr(core, "resources", None) is None or getattr(core, "outputs_queue", None) is None:
+        return False
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    core_ref = weakref.ref(core)
+
+    def watch() -> None:
+        while (client := core_ref()) is not None:
+            if client.resources.engine_dead:
+                client.outputs_queue.put_nowait(EngineDeadError())
+                return
+            del client
+            time.sleep(ENGINE_WATCH_S)
+
+    threading.Thread(target=watch, daemon=True, name="kgrag-vllm-engine-watch").start()
+    return True
+
+
 class VLLMGenerator:
     """Batched generation and option scoring with ``vllm.LLM``."""
 
@@ -141,6 +174,19 @@ class VLLMGenerator:
         self._params = sampling_params_cls
         self.name = f"vllm:{model}"
         self.temperature = temperature
+        watch_engine(llm)
+
+    def _run(self, inputs: list[dict], params: Any) -> list[Any]:
+        """One ``LLM.generate`` over the batch; a dead engine is a clear error, not a hang or a vLLM trace."""
+        try:
+            return self.llm.generate(inputs, params, use_tqdm=False)
+        except Exception as exc:
+            if type(exc).__name__ != "EngineDeadError":
+                raise
+            raise BackendUnavailableError(
+                f"vLLM's engine process for {self.name} died during a batch of {len(inputs)} request(s) (killed, "
+                "or out of memory: see the engine's log lines above); nothing of this batch was answered. Start "
+                "again: `kgrag eval` resumes from the rows it saved") from None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "VLLMGenerator":
@@ -173,7 +219,7 @@ class VLLMGenerator:
             return []
         params = self._params(**sampling_kwargs(max_tokens=max_tokens, temperature=self.temperature, stop=stop))
         inputs = [{"prompt_token_ids": self._prompt_ids(p)} for p in prompts]
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        outputs = self._run(inputs, params)
         return [Generation(text=o.outputs[0].text.strip(), prompt_tokens=len(i["prompt_token_ids"]),
                            completion_tokens=len(o.outputs[0].token_ids), finish_reason=finish_reason(o.outputs[0]))
                 for i, o in zip(inputs, outputs)]
@@ -185,7 +231,7 @@ class VLLMGenerator:
         if not requests:
             return [[] for _ in prompts]
         params = self._params(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        outputs = self._run(requests, params)
         return option_scores([o.prompt_logprobs for o in outputs], requests, spans, [len(o) for o in options])
 
     def score_labels(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]]) -> list[list[float]]:
@@ -194,7 +240,7 @@ class VLLMGenerator:
         ids = [label_token_ids(self.tokenizer, row) for row in labels]
         params = [self._params(max_tokens=1, temperature=0.0, logprob_token_ids=row) for row in ids]
         inputs = [{"prompt_token_ids": self._prompt_ids(p)} for p in prompts]
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        outputs = self._run(inputs, params)
         scores = []
         for output, row in zip(outputs, ids):
             completion = output.outputs[0]
