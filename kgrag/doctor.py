@@ -43,7 +43,7 @@ def run_checks(settings: Settings, *, quick: bool = False) -> list[Check]:
     """Every check for ``settings``; ``quick`` checks artefact sizes but not their checksums."""
     checks = [check_sources(settings), check_graph(settings)]
     checks += check_artefacts(settings, full=not quick)
-    checks += [check_embedding_model(settings), check_llm(settings)]
+    checks += [check_edge_vectors(settings, full=not quick), check_embedding_model(settings), check_llm(settings)]
     return checks
 
 
@@ -93,6 +93,31 @@ def check_artefacts(settings: Settings, *, full: bool) -> list[Check]:
         fails = result.status == "damaged" or (result.status == "missing" and needed.get(result.kind, False))
         checks.append(Check(name=result.kind, status="fail" if fails else "warn", detail=problems, fix=result.rebuild))
     return checks
+
+
+def check_edge_vectors(settings: Settings, *, full: bool) -> Check:
+    """The precomputed edge-sentence vectors beside the graph: intact, and built with the configured model."""
+    from kgrag.artefacts import check
+    from kgrag.edge_vectors import KIND, META_FILE, REBUILD, edge_vectors_dir, read_meta
+
+    directory = edge_vectors_dir(settings)
+    if settings.edge_vectors == "off":
+        return Check(name=KIND, status="ok", detail="off (KGRAG_EDGE_VECTORS=off): pruning embeds on demand")
+    if not directory.is_dir():
+        status: Status = "fail" if settings.edge_vectors == "on" else "warn"
+        return Check(name=KIND, status=status, detail=f"none at {directory}: a new question's graph sentences are "
+                     "embedded when it is asked (slow on CPU)", fix=REBUILD)
+    result = check(directory, full=full, kind=KIND, rebuild=REBUILD)
+    if result.status != "ok":
+        return Check(name=KIND, status="fail", detail="; ".join(result.problems) or result.status, fix=REBUILD)
+    try:
+        meta = read_meta(directory / META_FILE, f"{KIND} at {directory}")
+    except KgragError as exc:
+        return Check(name=KIND, status="fail", detail=str(exc), fix=REBUILD)
+    if meta.model != settings.embedding_model:
+        return Check(name=KIND, status="fail", detail=f"{directory} was built with {meta.model}, the embedding model "
+                     f"is {settings.embedding_model}", fix=REBUILD)
+    return Check(name=KIND, status="ok", detail=f"{directory}: {meta.count:,} sentences, {meta.model}")
 
 
 def check_embedding_model(settings: Settings) -> Check:

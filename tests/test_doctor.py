@@ -40,10 +40,13 @@ def test_an_empty_home_fails_on_the_graph_and_names_the_commands(home: Path, mon
     assert checks["graph"]["status"] == "fail" and checks["graph"]["fix"] == "kgrag build-graph --clear"
     assert checks["statistics index"]["status"] == "warn"  # missing, but only the gated mode needs it
     assert checks["statistics index"]["fix"] == "kgrag build-stats-index"
-    monkeypatch.setenv("KGRAG_GATE_MODE", "gated")
-    assert doctor()[1]["statistics index"]["status"] == "fail"
     assert checks["text index"]["status"] == "warn"  # missing, but retrieval is graph-only
+    assert checks["edge vectors"]["status"] == "warn" and checks["edge vectors"]["fix"] == "kgrag build-edge-vectors"
     assert checks["llm (transformers)"]["status"] == "ok" and checks["llm (transformers)"]["detail"].endswith(".gguf")
+    monkeypatch.setenv("KGRAG_GATE_MODE", "gated")
+    monkeypatch.setenv("KGRAG_EDGE_VECTORS", "on")
+    checks = doctor()[1]
+    assert checks["statistics index"]["status"] == "fail" and checks["edge vectors"]["status"] == "fail"
 
 
 def test_a_built_home_passes_and_same_size_damage_is_found_by_the_full_check_only(home: Path, fixtures_dir: Path) -> None:
