@@ -2,7 +2,8 @@
 
 For every artefact kind in ``ARTEFACTS`` (the graph, with and without ``--clear``; the text index and
 the statistics index, both built from ``--passages`` passages of the sources' corpus written to a
-.jsonl in the temporary home), the script
+.jsonl in the temporary home; the edge vectors of the graph just built, a long build on the public
+graph, so give them a small ``--sources``), the script
 
 1. builds it once in a fresh ``KGRAG_HOME`` and records what a reader sees (the baseline), then
    once more to time a rebuild (caches filled, as for every later build);
@@ -20,6 +21,7 @@ Exit status 1 when any check failed.
 Usage::
 
     python bench/kill_builds.py --sources /path/to/mirror --kills 10 [--from-staging]
+    python bench/kill_builds.py --sources SMALL_MIRROR --only graph --only edges   # edge vectors need a graph
     KGRAG_SOURCES_DIR=/work/shared/data python bench/kill_builds.py --kills 4 --seed 1
 """
 
@@ -97,6 +99,28 @@ def check_stats_index(home: Path) -> str:
         getattr(stats, "close", lambda: None)()
 
 
+def check_edge_vectors(home: Path) -> str:
+    """What pruning loads with edge_vectors=on: the checked store of this graph build, and its vector sum."""
+    from kgrag.edge_vectors import open_edge_vectors
+    from kgrag.embeddings import SentenceTransformerEmbedder
+    from kgrag.graph.serving import open_serving_graph
+    from kgrag.settings import load_settings
+
+    settings = load_settings(home=home, edge_vectors="on")
+    store = open_serving_graph(settings)
+    try:
+        vectors = open_edge_vectors(settings, store, SentenceTransformerEmbedder(settings.embedding_model))
+    finally:
+        store.close()
+    assert vectors is not None
+    return f"{vectors.meta.count} sentences, vector sum {float(vectors.vectors.astype('float64').sum()):.4f}"
+
+
+def edge_vector_staging(home: Path) -> list[Path]:
+    root = home / "graph.lbug.edge-vectors"
+    return list(root.glob(".*.building")) if root.is_dir() else []
+
+
 CORPUS = "corpus.jsonl"  # written into the temporary home by write_corpus()
 
 ARTEFACTS = [
@@ -117,6 +141,14 @@ ARTEFACTS = [
         builds=[["build-stats-index", "--corpus", CORPUS]],
         check=check_stats_index,
         staging=lambda home: [home / "stats.building"],
+    ),
+    # needs the graph built first (the "graph" entry, or --only graph --only edges); on the public graph it is
+    # a long build (about 70 min on 2 cores): give a small --sources for it
+    Artefact(
+        name="edges",
+        builds=[["build-edge-vectors", "--force"]],
+        check=check_edge_vectors,
+        staging=edge_vector_staging,
     ),
 ]
 
@@ -213,7 +245,9 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KGRAG_")}
         env.update(KGRAG_HOME=str(home), KGRAG_SOURCES_DIR=str(Path(args.sources).resolve()))
         os.environ.update(KGRAG_HOME=str(home))  # the in-process reader check
-        write_corpus(home, Path(args.sources).resolve(), args.passages)
+        chosen = [a for a in ARTEFACTS if not args.only or a.name in args.only]
+        if any(CORPUS in command for a in chosen for command in a.builds):
+            write_corpus(home, Path(args.sources).resolve(), args.passages)
         for artefact in ARTEFACTS:
             if args.only and artefact.name not in args.only:
                 continue
