@@ -174,6 +174,7 @@ class VLLMGenerator:
         self._params = sampling_params_cls
         self.name = f"vllm:{model}"
         self.temperature = temperature
+        self._closed = False
         watch_engine(llm)
 
     def _run(self, inputs: list[dict], params: Any) -> list[Any]:
@@ -256,8 +257,13 @@ class VLLMGenerator:
         self.llm.reset_prefix_cache()
 
     def close(self) -> None:
-        """Stop the engine process now (it also stops when this generator is garbage-collected)."""
+        """Stop the engine process now (it also stops when this generator is garbage-collected). Once only: a
+        second call, or a call after the engine died (vLLM's monitor has shut the client down then), does
+        nothing, so its sockets are never closed twice from two threads."""
+        if self._closed:
+            return
+        self._closed = True
         engine = getattr(self.llm, "llm_engine", None)
         core = getattr(engine, "engine_core", None)
-        if core is not None:
+        if core is not None and not getattr(getattr(core, "resources", None), "engine_dead", False):
             core.shutdown()
