@@ -56,19 +56,20 @@ def vllm_model_dir(settings: Settings, *, log=None) -> str:
     source = _gguf_source(settings.llm_model)
     if source is None:
         return settings.llm_model  # a HF directory or a hub name: vLLM loads it as it is
-    target = settings.home / "models" / _slug(settings.llm_model)
-    stamp = _source_stamp(source)
-    manifest = _manifest(target)
-    if manifest is not None and {k: manifest.get(k) for k in stamp} == stamp:
-        damaged = _damaged_files(target, manifest.get("files", {}))
-        if not damaged:
-            return str(target)
-        if log:
-            log(f"{target}: {', '.join(damaged)} differ from the export's manifest; exporting again")
+    target = _target(settings)
+    state, found = export_state(settings)
+    if state == "ok":
+        return str(target)
     if log:
+        if state == "damaged":
+            log(found)
         log(f"exporting {source.name} for vLLM into {target} (once; about 30 s)")
-    export_gguf(source, target, stamp)
+    export_gguf(source, target, _source_stamp(source))
     return str(target)
+
+
+def _target(settings: Settings) -> Path:
+    return settings.home / "models" / _slug(settings.llm_model)
 
 
 def export_state(settings: Settings) -> tuple[str, str]:
@@ -76,7 +77,7 @@ def export_state(settings: Settings) -> tuple[str, str]:
     source = _gguf_source(settings.llm_model)
     if source is None:
         return "ok", f"{settings.llm_model}: loaded by vLLM as it is (no export)"
-    target = settings.home / "models" / _slug(settings.llm_model)
+    target = _target(settings)
     manifest = _manifest(target)
     if manifest is None:
         return "not exported", f"{source.name} is not exported yet ({target})"
