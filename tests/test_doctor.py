@@ -13,16 +13,13 @@ from kgrag.cli import app
 from kgrag.graph.local_bolt import free_port
 from quco.index_builder import build_index, jsonl_texts
 from tests.test_graph_loaders_store import sources  # noqa: F401  (fixture: a tiny sources mirror)
+from tests.kgrag_env import use_kgrag_env
 
 
 @pytest.fixture()
 def home(sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
     """An empty home, the tiny sources mirror, graph-only retrieval and no KGRAG_* from the shell."""
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("KGRAG_SOURCES_DIR", str(sources))
-    monkeypatch.setenv("KGRAG_HOME", str(tmp_path / "home"))
+    use_kgrag_env(monkeypatch, sources=sources, home=tmp_path / "home")
     monkeypatch.setenv("KGRAG_RETRIEVAL_MODE", "kg")
     return tmp_path / "home"
 

@@ -9,19 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from kgrag.cli import app
+from tests.kgrag_env import use_kgrag_env
 
 FAKE = "tests.fixtures.eval.fake_pipeline:make_pipeline"
 
 
 @pytest.fixture()
 def env(fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("KGRAG_SOURCES_DIR", str(fixtures_dir / "eval" / "data"))
-    monkeypatch.setenv("KGRAG_HOME", str(tmp_path / "home"))
+    use_kgrag_env(monkeypatch, sources=fixtures_dir / "eval" / "data", home=tmp_path / "home")
     return tmp_path
 
 

@@ -27,6 +27,7 @@ from kgrag.generators.base import Prompt
 from kgrag.generators.openai_backend import OpenAICompatibleGenerator
 from kgrag.settings import load_settings, mask_text, mask_uri
 from kgrag.types import Question
+from tests.kgrag_env import use_kgrag_env
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = "tests.fixtures.eval.fake_pipeline:make_pipeline"
@@ -36,11 +37,7 @@ SECRETS = ("secret123", "pw-graph-777", "sk-live-4242", "basic-pw-99")
 @pytest.fixture()
 def env(fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No KGRAG_* from the shell; the eval fixture data; a home under tmp_path."""
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("KGRAG_SOURCES_DIR", str(fixtures_dir / "eval" / "data"))
-    monkeypatch.setenv("KGRAG_HOME", str(tmp_path / "home"))
+    use_kgrag_env(monkeypatch, sources=fixtures_dir / "eval" / "data", home=tmp_path / "home")
     return tmp_path
 
 

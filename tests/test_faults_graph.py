@@ -30,6 +30,7 @@ from kgrag.graph.staging import staged_build, staging_path
 from kgrag.pipeline import _open_built_graph
 from kgrag.settings import load_settings
 from tests.test_graph_contract import bolt_uri, PASSWORD  # noqa: F401  (session fixture: a real ArcadeDB)
+from tests.kgrag_env import use_kgrag_env
 from tests.test_graph_loaders_store import sources  # noqa: F401  (fixture: a tiny sources mirror)
 
 NODES = [NodeRecord(id="DOID:8893", label="Disease", name="psoriasis"),
@@ -40,11 +41,7 @@ EDGES = [EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCB
 @pytest.fixture()
 def home(sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
     """KGRAG_* for the CLI: the tiny sources mirror and an empty home (graph at <home>/graph.lbug)."""
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("KGRAG_SOURCES_DIR", str(sources))
-    monkeypatch.setenv("KGRAG_HOME", str(tmp_path / "home"))
+    use_kgrag_env(monkeypatch, sources=sources, home=tmp_path / "home")
     return tmp_path / "home"
 
 
