@@ -23,6 +23,7 @@ from kgrag.generators.base import Prompt  # noqa: E402
 from kgrag.graph.schema import EdgeRecord, NodeRecord  # noqa: E402
 from kgrag.settings import load_settings  # noqa: E402
 from kgrag.types import Question  # noqa: E402
+from tests.kgrag_env import use_kgrag_env
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,7 @@ FREE = [Prompt(user="Name one organ of the human body."), Prompt(user="What is p
 
 @pytest.fixture(scope="module")
 def vllm_settings(tmp_path_factory, monkeypatch_module):
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch_module.delenv(key)
+    use_kgrag_env(monkeypatch_module)
     return load_settings(home=tmp_path_factory.mktemp("vllm-home"), generator="vllm", llm_model="smollm2")
 
 
