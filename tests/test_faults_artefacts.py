@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from kgrag import artefacts
-from kgrag.artefacts import ARTEFACTS_FILE, verify, verify_all, write_manifest
+from kgrag.artefacts import ARTEFACTS_FILE, verify, write_manifest
+from kgrag.doctor import verify_all
 from kgrag.context import Candidate
 from kgrag.corpus import Passage, load_corpus
 from kgrag.embeddings import SentenceTransformerEmbedder, _DiskCache, check_cache
