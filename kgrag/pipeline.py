@@ -148,9 +148,9 @@ class Pipeline:
         with timer.stage("claims"):
             claims = self._claims(qs, linked, replies)
         context_tokens = self.generator.count_tokens([render_context(r.evidence, q.context) for q, r in zip(qs, replies)])
-        return [self._answer(q, link, decision, did_retrieve, found, reply, verdicts, tokens, timer.per_question(len(qs)))
-                for q, link, decision, did_retrieve, found, reply, verdicts, tokens
-                in zip(qs, linked, stage1, active, retrieved, replies, claims, context_tokens)]
+        timings = timer.per_question(len(qs))
+        return [self._answer(qs[i], linked[i], stage1[i], active[i], retrieved[i], replies[i], claims[i], context_tokens[i],
+                             timings) for i in range(len(qs))]
 
     # -- stages --------------------------------------------------------------------------------
     def _retrieves_without_gate(self) -> bool:
@@ -164,13 +164,14 @@ class Pipeline:
 
     def _reply(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[list[Evidence]]) -> list[Reply]:
         """The selector's reply for each question with options, the writer's for each free-text one, in order."""
-        out: list[Reply | None] = [None] * len(qs)
-        for part, wanted in ((self.selector.select, True), (self.writer.write, False)):
-            idx = [i for i, q in enumerate(qs) if bool(q.options) == wanted]
-            if idx:
-                for i, reply in zip(idx, part([qs[i] for i in idx], [linked[i] for i in idx], [evidence[i] for i in idx])):
-                    out[i] = reply
-        return out  # type: ignore[return-value]
+        with_options = [i for i, q in enumerate(qs) if q.options]
+        free = [i for i, q in enumerate(qs) if not q.options]
+        replies: dict[int, Reply] = {}
+        if with_options:
+            replies.update(zip(with_options, self.selector.select(*_pick(with_options, qs, linked, evidence))))
+        if free:
+            replies.update(zip(free, self.writer.write(*_pick(free, qs, linked, evidence))))
+        return [replies[i] for i in range(len(qs))]
 
     def _claims(self, qs: Sequence[Question], linked: Sequence[Linked], replies: Sequence[Reply]) -> list[list[ClaimVerdict]]:
         """Claim verdicts for free-text answers: the question's and each answer sentence's entity pairs, checked
@@ -214,6 +215,11 @@ class Pipeline:
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+
+def _pick(idx: Sequence[int], *columns: Sequence[Any]) -> tuple[list[Any], ...]:
+    """The rows ``idx`` of each column (questions, links, evidence) for a stage that takes some of the batch."""
+    return tuple([column[i] for i in idx] for column in columns)
 
 
 def _open_built_graph(settings: Settings) -> GraphStore:
