@@ -226,7 +226,7 @@ def test_langchain_chain_with_chatopenai_answers_with_sources(server, tmp_path, 
     settings = vllm_settings.model_copy(update={"retrieval_mode": "kg", "prune_floor": 0.0})
     try:
         pipeline = Pipeline(settings, store=store, embedder=embedder, generator=None)  # type: ignore[arg-type]
-        retriever = GraphRetriever(pipeline=pipeline)
+        retriever = GraphRetriever.from_pipeline(pipeline)
         prompt = ChatPromptTemplate.from_messages([("system", "Answer from the context.\nContext:\n{context}"),
                                                    ("human", "{question}")])
         llm = ChatOpenAI(base_url=server.base_url, api_key="EMPTY", model="smollm2", max_tokens=24, temperature=0)
