@@ -50,9 +50,10 @@ def main() -> None:
     pipeline = Pipeline.from_settings(settings)
     load_s = time.perf_counter() - start
     # warm-up without the LLM (evidence selection): fills the embedding cache for both timed runs
-    Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=pipeline.store, embedder=pipeline.embedder,
-             generator=pipeline.generator, text_index=pipeline.text_index, stats=pipeline.stats,
-             linker=pipeline.linker).answer_batch(questions)
+    r = pipeline.retriever
+    Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=r.store, embedder=r.embedder,
+             generator=pipeline.generator, text_index=r.text_index, stats=pipeline.stats,
+             linker=r.linker).answer_batch(questions)
     reset = getattr(pipeline.generator, "reset_cache", lambda: None)  # vLLM: no prompt served from its prefix cache
 
     reset()

@@ -76,7 +76,7 @@ def make_pipeline(settings: Settings, cache_dir: Path, store: Any, generator: An
 def timed_run(pipeline: Pipeline, questions: list[Question], batch: int) -> dict[str, Any]:
     """Per-question stage times of each batch, and how many sentences were embedded at query time."""
     rows: list[dict[str, float]] = []
-    embedded_before = getattr(pipeline.embedder, "encoded_count", 0)
+    embedded_before = getattr(pipeline.retriever.embedder, "encoded_count", 0)
     for lo in range(0, len(questions), batch):
         chunk = questions[lo:lo + batch]
         started = time.perf_counter()
@@ -86,7 +86,7 @@ def timed_run(pipeline: Pipeline, questions: list[Question], batch: int) -> dict
         stages["total"] = sum(stages.values())
         stages["wall"] = wall
         rows.append(stages)
-    embedded = getattr(pipeline.embedder, "encoded_count", 0) - embedded_before
+    embedded = getattr(pipeline.retriever.embedder, "encoded_count", 0) - embedded_before
     return {"batches": rows, "embedded_texts": embedded}
 
 
@@ -110,10 +110,8 @@ def context_tokens(pipeline: Pipeline, questions: list[Question], batch: int) ->
     counts: list[int] = []
     for lo in range(0, len(questions), batch):
         qs = questions[lo:lo + batch]
-        entities = pipeline.linker.link([q.text for q in qs]) if pipeline.linker else [[] for _ in qs]
-        option_nodes = pipeline.link_options(qs)
-        evidence, _ = pipeline.retrieve([q.text for q in qs], entities, option_nodes, [True] * len(qs))
-        counts += pipeline.generator.count_tokens([render_context(ev, q.context) for q, ev in zip(qs, evidence)])
+        found = pipeline.retriever.retrieve([q.text for q in qs], pipeline.retriever.link(qs))
+        counts += pipeline.generator.count_tokens([render_context(r.evidence, q.context) for q, r in zip(qs, found)])
     return {"mean": round(float(np.mean(counts)), 1), "p95": round(float(np.percentile(counts, 95)), 1),
             "max": int(max(counts)), "n": len(counts)}
 

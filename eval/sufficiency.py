@@ -77,9 +77,10 @@ def context_sufficiency(pipeline: Pipeline, covered: set[int], batch_size: int =
     tokens_all, tokens_cov = [], []
     for lo in range(0, len(questions), batch_size):
         qs = questions[lo:lo + batch_size]
-        entities = pipeline.linker.link([q.text for q in qs])
-        option_nodes = pipeline.link_options(qs)
-        evidence, _ = pipeline.retrieve([q.text for q in qs], entities, option_nodes, [True] * len(qs))
+        linked = pipeline.retriever.link(qs)
+        entities = [x.entities for x in linked]
+        option_nodes = [x.option_nodes for x in linked]
+        evidence = [r.evidence for r in pipeline.retriever.retrieve([q.text for q in qs], linked)]
         counts = pipeline.generator.count_tokens([render_context(ev) for ev in evidence])
         for k, q in enumerate(qs):
             i = lo + k

@@ -14,8 +14,8 @@ calls) and, with ``full=True``, every block's checksum; a file modified after th
 written is always checked in full. :func:`verify_on_load` is what loaders call: full checksums
 when the artefact is small (up to 128 MiB, ~0.1 s) or when an interrupted build was found beside
 it, sizes only otherwise. A problem is an :class:`~kgrag.errors.ArtefactError` naming the file,
-what is wrong, and the command that rebuilds it. :func:`verify_all` checks every artefact under a
-home (for ``kgrag doctor``) and returns one :class:`ArtefactCheck` per artefact instead of raising.
+what is wrong, and the command that rebuilds it. :func:`kgrag.doctor.verify_all` checks every
+artefact under a home and returns one :class:`ArtefactCheck` per artefact instead of raising.
 
 Example::
 
@@ -34,14 +34,12 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from kgrag.errors import ArtefactError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kgrag.settings import Settings
 
 ARTEFACTS_FILE = "artefacts.json"
 FORMAT_VERSION = 1
@@ -281,21 +279,3 @@ def wait_for_swap(directory: Path, *, kind: str, rebuild: str, timeout_s: float 
                                 f"replacing it. Rename {old[-1].name} back to {directory.name}, or rebuild with "
                                 f"`{rebuild}`")
         time.sleep(0.05)
-
-
-def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
-    """Check every artefact under ``settings`` except the graph: text index, local statistics index,
-    and each model's embedding cache. One :class:`ArtefactCheck` each; nothing raises for a damaged file.
-    """
-    from kgrag.embeddings import check_cache  # noqa: PLC0415  (embeddings imports this module)
-
-    checks = [check(Path(settings.text_index_dir), full=full, kind=TEXT_INDEX_KIND,  # type: ignore[arg-type]
-                    rebuild=TEXT_INDEX_REBUILD)]
-    if settings.stats_uri.startswith("local://"):
-        checks.append(check(Path(settings.stats_uri[len("local://"):]), full=full, kind=STATS_INDEX_KIND,
-                            rebuild=STATS_INDEX_REBUILD))
-    cache_root = settings.home / "embeddings"
-    if cache_root.is_dir():
-        checks.extend(check_cache(model_dir, full=full) for model_dir in sorted(cache_root.iterdir())
-                      if model_dir.is_dir())
-    return checks

@@ -24,14 +24,25 @@ class Candidate(BaseModel):
     group: str
 
 
-def edge_evidence(edge: EdgeView, option: str | None = None) -> Evidence:
-    """The edge as evidence: its KG-RAG sentence, key, sources and properties (the score is set by pruning).
+def edge_evidence(edge: EdgeView, option: str | None = None, *, score: float = 0.0) -> Evidence:
+    """The edge as evidence: its KG-RAG sentence, key, sources and properties; the one definition for the
+    graph context and the evidence checker.
 
-    Built without re-validation (``model_construct``): every field comes from an already validated
-    :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
+    ``score``: 0.0 for a candidate (pruning sets its cosine to the question); the evidence checker gives
+    the edges that decide an answer 1.0. Built without re-validation (``model_construct``): every field
+    comes from an already validated :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
     """
-    return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=0.0, id=edge.key,
+    return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=score, id=edge.key,
                                     sources=list(edge.sources), properties=dict(edge.properties), option=option)
+
+
+def pair_index(edges: Sequence[EdgeView]) -> dict[tuple[str, str], list[EdgeView]]:
+    """Edges by the (node id, node id) pair they join, in both directions."""
+    index: dict[tuple[str, str], list[EdgeView]] = {}
+    for edge in edges:
+        index.setdefault((edge.source.id, edge.target.id), []).append(edge)
+        index.setdefault((edge.target.id, edge.source.id), []).append(edge)
+    return index
 
 
 def _candidate(edge: EdgeView, group: str, option: str | None = None) -> Candidate:
@@ -57,10 +68,7 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
 
     option_ids = sorted({nid for opts in options for ids in opts.values() for nid in ids})
     joining = store.edges_between(seeds, option_ids) if seeds and option_ids and settings.option_edges_first else []
-    joining_by_pair: dict[tuple[str, str], list[EdgeView]] = {}
-    for edge in joining:
-        joining_by_pair.setdefault((edge.source.id, edge.target.id), []).append(edge)
-        joining_by_pair.setdefault((edge.target.id, edge.source.id), []).append(edge)
+    joining_by_pair = pair_index(joining)
 
     out: list[list[Candidate]] = []
     for ents, opts in zip(entities, options):

@@ -23,6 +23,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from kgrag.artefacts import (
+    STATS_INDEX_KIND,
+    STATS_INDEX_REBUILD,
+    TEXT_INDEX_KIND,
+    TEXT_INDEX_REBUILD,
+    ArtefactCheck,
+    check,
+)
+from kgrag.embeddings import check_cache
 from kgrag.errors import KgragError
 from kgrag.settings import Settings, mask_uri
 
@@ -76,10 +85,24 @@ def check_graph(settings: Settings) -> Check:
                  detail=f"{where}: {schema.total_nodes:,} nodes, {schema.total_edges:,} edges")
 
 
+def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
+    """Check every artefact under ``settings`` except the graph: text index, local statistics index,
+    and each model's embedding cache. One :class:`ArtefactCheck` each; nothing raises for a damaged file.
+    """
+    checks = [check(Path(settings.text_index_dir), full=full, kind=TEXT_INDEX_KIND,  # type: ignore[arg-type]
+                    rebuild=TEXT_INDEX_REBUILD)]
+    if settings.stats_uri.startswith("local://"):
+        checks.append(check(Path(settings.stats_uri[len("local://"):]), full=full, kind=STATS_INDEX_KIND,
+                            rebuild=STATS_INDEX_REBUILD))
+    cache_root = settings.home / "embeddings"
+    if cache_root.is_dir():
+        checks.extend(check_cache(model_dir, full=full) for model_dir in sorted(cache_root.iterdir())
+                      if model_dir.is_dir())
+    return checks
+
+
 def check_artefacts(settings: Settings, *, full: bool) -> list[Check]:
     """Text index, local statistics index and embedding caches against their manifests."""
-    from kgrag.artefacts import verify_all
-
     needed = {"text index": settings.retrieval_mode in ("text", "kg+text"),
               "statistics index": settings.gate_mode == "gated"}
     checks = []

@@ -34,9 +34,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kgrag.graph.base import GraphStore
-from kgrag.graph.schema import EdgeView, edge_sentence
+from kgrag.context import edge_evidence, pair_index
+from kgrag.graph.schema import EdgeView
 from kgrag.text import normalise
 from kgrag.types import ClaimVerdict, Evidence, LinkedEntity, Question
+from quco.stats.base import LOOKUP_FAILURES, CorpusStats
 
 NEGATION = re.compile(r"\b(not|no|never|isn't|doesn't|don't|cannot)\b", re.IGNORECASE)
 IDENTIFIER = re.compile(r"\b(DOID|MONDO|UMLS|MESH|OMIM|HP|EFO):\s?([A-Z]?\d+)\b", re.IGNORECASE)
@@ -66,19 +68,6 @@ class Verdict(BaseModel):
     supports: list[OptionSupport] = Field(default_factory=list)
 
 
-def _edge_evidence(edge: EdgeView, option: str | None) -> Evidence:
-    return Evidence(kind="kg", text=edge_sentence(edge), score=1.0, id=edge.key, sources=list(edge.sources),
-                    properties=dict(edge.properties), option=option)
-
-
-def _pairs_index(edges: Sequence[EdgeView]) -> dict[tuple[str, str], list[EdgeView]]:
-    index: dict[tuple[str, str], list[EdgeView]] = {}
-    for edge in edges:
-        index.setdefault((edge.source.id, edge.target.id), []).append(edge)
-        index.setdefault((edge.target.id, edge.source.id), []).append(edge)
-    return index
-
-
 class EvidenceChecker:
     """Batched support and verdicts over a graph store, optional corpus statistics and retrieved passages.
 
@@ -89,7 +78,7 @@ class EvidenceChecker:
         verdict.choice, verdict.reason
     """
 
-    def __init__(self, store: GraphStore | None, stats: Any | None = None, *, cooccur_window: int = 1000,
+    def __init__(self, store: GraphStore | None, stats: CorpusStats | None = None, *, cooccur_window: int = 1000,
                  cooccur_threshold: int = 1) -> None:
         self.store = store
         self.stats = stats
@@ -103,7 +92,7 @@ class EvidenceChecker:
         ids_a = sorted({e.node_id for ents in entities for e in ents})
         ids_b = sorted({n for opts in option_nodes for ids in opts.values() for n in ids} | set(ids_a))
         edges = self.store.edges_between(ids_a, ids_b) if self.store is not None and ids_a else []
-        index = _pairs_index(edges)
+        index = pair_index(edges)
         tf_nodes = self._identifier_nodes(qs, entities)
         cooc, stats_error = self._option_cooccurrence(qs, entities)
         verdicts = []
@@ -127,7 +116,7 @@ class EvidenceChecker:
         unique = sorted({(o, name) for _, o, name in pairs})
         try:
             counts = dict(zip(unique, self.stats.cooccur(unique, self.window))) if unique else {}
-        except Exception as exc:  # noqa: BLE001 - a tie-breaker only; the failure is reported in each verdict
+        except LOOKUP_FAILURES as exc:  # a tie-breaker only; the failure is reported in each verdict
             return {}, f"{type(exc).__name__}: {exc}"
         out: dict[int, dict[str, int]] = {}
         for i, o, name in pairs:
@@ -146,7 +135,7 @@ class EvidenceChecker:
                     found = index.get((entity.node_id, node), [])
                     if found and entity.node_id not in support.entities_joined:
                         support.entities_joined.append(entity.node_id)
-                    support.edges.extend(_edge_evidence(edge, option) for edge in found
+                    support.edges.extend(edge_evidence(edge, option, score=1.0) for edge in found
                                          if edge.key not in {x.id for x in support.edges})
             opt_norm = f" {normalise(option)} "
             for passage in passages:
@@ -199,7 +188,7 @@ class EvidenceChecker:
         edges = [edge for a, b in pairs for edge in index.get((a.node_id, b.node_id), [])]
         if edges:
             support = OptionSupport(option=yes, entities_joined=sorted({e.node_id for e in ents}),
-                                    edges=[_edge_evidence(e, None) for e in edges])
+                                    edges=[edge_evidence(e, score=1.0) for e in edges])
             neg = " (statement negated)" if negated else ""
             return Verdict(choice=yes, reason=f"graph edge {edges[0].key} supports the claim{neg}", supports=[support])
         if len(ents) < 2:
@@ -221,14 +210,14 @@ class EvidenceChecker:
         if not jobs:
             return out
         ids = sorted({e.node_id for _, _, a, b in jobs for e in (a, b)})
-        index = _pairs_index(self.store.edges_between(ids, ids)) if self.store is not None else {}
+        index = pair_index(self.store.edges_between(ids, ids)) if self.store is not None else {}
         unknown = sorted({(a.name, b.name) for _, _, a, b in jobs if (a.node_id, b.node_id) not in index})
         counts: dict[tuple[str, str], int] = {}
         stats_error: str | None = None
         if unknown and self.stats is not None:
             try:
                 counts = dict(zip(unknown, self.stats.cooccur(unknown, self.window)))
-            except Exception as exc:  # noqa: BLE001 - recorded in each verdict below as "unknown"
+            except LOOKUP_FAILURES as exc:  # recorded in each verdict below as "unknown"
                 stats_error = f"corpus statistics failed: {type(exc).__name__}: {exc}"
         for i, sentence, a, b in jobs:
             edges = index.get((a.node_id, b.node_id), [])

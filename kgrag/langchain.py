@@ -16,7 +16,7 @@ Example::
     from langchain_core.runnables import RunnablePassthrough
     from kgrag.langchain import GeneratorRunnable, GraphRetriever, format_documents
 
-    retriever = GraphRetriever(pipeline=pipeline)
+    retriever = GraphRetriever.from_pipeline(pipeline)
     prompt = ChatPromptTemplate.from_messages([("system", "Context:\\n{context}"), ("human", "{question}")])
     chain = {"context": retriever | format_documents, "question": RunnablePassthrough()} | prompt \\
         | GeneratorRunnable(generator=pipeline.generator)
@@ -33,11 +33,12 @@ from langchain_core.documents import Document
 from langchain_core.prompt_values import PromptValue
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from kgrag.errors import KgragError
 from kgrag.generators.base import Generator, Prompt
 from kgrag.pipeline import Pipeline, validate_question
+from kgrag.retriever import Linked, Retriever
 from kgrag.types import Answer, Evidence, Question
 
 QuestionInput = str | dict | Question
@@ -90,38 +91,44 @@ def format_documents(docs: Sequence[Document]) -> str:
 class GraphRetriever(BaseRetriever):
     """Knowledge-graph evidence for a query: link its entities, fetch their neighbourhood, prune.
 
-    Uses the pipeline's linker, graph store and embedder, with the pipeline's pruning settings
-    (percentile, floor, context volume); retrieval is always on (no gate) and text is left out.
-    ``k`` caps the number of documents per query (default: whatever pruning keeps).
+    Built once over a :class:`~kgrag.retriever.Retriever` restricted to the graph (the pipeline's linker,
+    graph store, embedder and edge vectors, with its pruning settings: percentile, floor, context
+    volume); retrieval is always on (no gate) and text is left out. ``k`` caps the number of documents
+    per query (default: whatever pruning keeps).
 
     Example::
 
-        retriever = GraphRetriever(pipeline=pipeline)
+        retriever = GraphRetriever.from_pipeline(pipeline)      # or GraphRetriever(retriever=pipeline.retriever)
         docs = retriever.invoke("Which genes are associated with psoriasis?")
         docs[0].page_content, docs[0].metadata["sources"], docs[0].metadata["edge_key"]
         retriever.batch(["question one", "question two"])   # one linking pass, one graph round-trip
     """
 
-    pipeline: Pipeline
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    retriever: Retriever
     k: int | None = Field(default=None, gt=0)
 
-    def _kg_view(self) -> Pipeline:
-        """The same components, with retrieval restricted to the graph."""
-        p = self.pipeline
-        if p.store is None or p.linker is None:
-            raise KgragError("GraphRetriever needs a pipeline with a graph store (retrieval_mode kg or kg+text)")
-        settings = p.settings.model_copy(update={"retrieval_mode": "kg"})
-        return Pipeline(settings, store=p.store, embedder=p.embedder, generator=p.generator, linker=p.linker)
+    @field_validator("retriever")
+    @classmethod
+    def _graph_only(cls, retriever: Retriever) -> Retriever:
+        if retriever.store is None or retriever.linker is None:
+            raise KgragError("GraphRetriever needs a retriever with a graph store (retrieval_mode kg or kg+text)")
+        return retriever if retriever.settings.retrieval_mode == "kg" else retriever.graph_only()
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, k: int | None = None) -> "GraphRetriever":
+        """Over the pipeline's retriever (the same linker, store, embedder and edge vectors), graph only."""
+        return cls(retriever=pipeline.retriever, k=k)
 
     def retrieve_many(self, queries: Sequence[str]) -> list[list[Document]]:
         """Documents for every query, in one batched pass through linking, graph and pruning."""
         queries = list(queries)
         if not queries:
             return []
-        view = self._kg_view()
-        entities = view.linker.link(queries)  # type: ignore[union-attr]
-        evidence, _ = view.retrieve(queries, entities, [{} for _ in queries], [True] * len(queries))
-        return [[evidence_to_document(ev, "graph") for ev in evs[: self.k]] for evs in evidence]
+        linked = [Linked(entities=entities) for entities in self.retriever.link_texts(queries)]
+        found = self.retriever.retrieve(queries, linked)
+        return [[evidence_to_document(ev, "graph") for ev in r.evidence[: self.k]] for r in found]
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return self.retrieve_many([query])[0]
@@ -151,9 +158,9 @@ class TextRetriever(BaseRetriever):
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, k: int | None = None) -> "TextRetriever":
         """The pipeline's text index, ``k`` defaulting to ``settings.text_top_k``."""
-        if pipeline.text_index is None:
+        if pipeline.retriever.text_index is None:
             raise KgragError("TextRetriever needs a pipeline with a text index (retrieval_mode text or kg+text)")
-        return cls(index=pipeline.text_index, k=k or pipeline.settings.text_top_k)
+        return cls(index=pipeline.retriever.text_index, k=k or pipeline.settings.text_top_k)
 
     def retrieve_many(self, queries: Sequence[str]) -> list[list[Document]]:
         """Documents for every query from ONE ``search`` call."""

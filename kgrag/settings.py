@@ -288,7 +288,7 @@ class Settings(BaseSettings):
         if self.text_index_dir is None:
             self.text_index_dir = self.home / "text_index"
         if not self.stats_uri:
-            self.stats_uri = f"local://{(self.home / 'stats').resolve()}"
+            self.stats_uri = default_stats_uri(self.home)
         return self
 
     def public_dict(self) -> dict[str, Any]:
@@ -305,6 +305,11 @@ class Settings(BaseSettings):
         """Short hash of the public settings, naming a configuration in reports."""
         blob = json.dumps(self.public_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def default_stats_uri(home: Path) -> str:
+    """Where the statistics index is when ``stats_uri`` is not set: ``local://<home>/stats``."""
+    return f"local://{(home / 'stats').resolve()}"
 
 
 def load_settings(**overrides: Any) -> Settings:

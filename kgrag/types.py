@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from kgrag.errors import QuestionError
 
 if TYPE_CHECKING:
+    from kgrag.generators.base import Generation
     from kgrag.subgraph import EvidenceSubgraph
 
 Task = Literal["free", "true_false", "mcq", "yes_no_maybe"]
@@ -148,11 +149,36 @@ class ClaimVerdict(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens, LLM calls and retrievals of one answer; usages add up with ``+``."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     context_tokens: int = 0
     llm_calls: int = 0
     retrievals: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
+
+    @classmethod
+    def of_generation(cls, generation: "Generation") -> "Usage":
+        """One LLM call and the tokens it read and wrote."""
+        return cls(llm_calls=1, prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens)
+
+
+class Reply(BaseModel):
+    """What the selector (questions with options) or the writer (free text) gives for one question, before it
+    becomes an :class:`Answer`: the question's evidence after the step (the input's, plus the edges that decided a
+    choice or what the QuCo loop retrieved), stage-2 gate decisions, trace lines and the step's usage."""
+
+    text: str = ""
+    choice: str | None = None
+    option_scores: dict[str, float] | None = None
+    abstained: bool = False
+    evidence: list[Evidence] = Field(default_factory=list)
+    gate: list[GateDecision] = Field(default_factory=list)
+    trace: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
 
 
 class Answer(BaseModel):

@@ -30,7 +30,8 @@ from itertools import combinations
 
 from kgrag.settings import Settings
 from kgrag.types import GateDecision
-from quco.stats import CorpusStats
+from quco.stats import open_corpus_stats
+from quco.stats.base import LOOKUP_FAILURES, CorpusStats
 
 Pair = tuple[str, str]
 
@@ -134,8 +135,6 @@ class Gate:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Gate":
         """The gate over the backend of ``settings.stats_uri`` (raises :class:`quco.stats.StatsError`)."""
-        from quco.stats import open_corpus_stats  # noqa: PLC0415
-
         return cls(open_corpus_stats(settings), settings)
 
     def check_questions(self, entities: Sequence[Sequence[str]]) -> list[GateDecision]:
@@ -144,7 +143,7 @@ class Gate:
         try:
             found = dict(zip(unique, self.stats.count(unique))) if unique else {}
             total = self.stats.total_tokens
-        except Exception as exc:  # noqa: BLE001  (any failure is recorded, never "no risk")
+        except LOOKUP_FAILURES as exc:  # a failed lookup is recorded, never "no risk"; a bug in a backend is raised
             return [failed_decision(1, exc, self.settings, {f"count:{n}": None for n in names}) for names in entities]
         return [stage1({n: found[n] for n in names}, total, self.settings) for names in entities]
 
@@ -153,7 +152,7 @@ class Gate:
         unique = list(dict.fromkeys(tuple(p) for pairs in sentence_pairs for p in pairs))
         try:
             found = dict(zip(unique, self.stats.cooccur(unique, self.settings.cooccur_window))) if unique else {}
-        except Exception as exc:  # noqa: BLE001
+        except LOOKUP_FAILURES as exc:
             decisions = [failed_decision(2, exc, self.settings, {pair_key(*p): None for p in pairs}) for pairs in sentence_pairs]
             return [SentenceCheck(d, [tuple(p) for p in pairs] if d.retrieve else [])
                     for d, pairs in zip(decisions, sentence_pairs)]

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from kgrag.graph.schema import EdgeRecord, NodeRecord
+from tests.kgrag_env import use_kgrag_env
+
 # One torch thread: on 2 shared cores, two threads made SmolLM2 about 10x slower (measured here).
 torch.set_num_threads(1)
 
@@ -19,6 +22,47 @@ def _shared_data() -> Path | None:
     env = os.environ.get("KGRAG_SOURCES_DIR")
     candidates = [Path(env)] if env else [REPO.parent / "shared" / "data"]
     return next((c for c in candidates if c.is_dir()), None)
+
+
+# The tiny graph the pipeline, LangChain, edge-vector and subgraph tests share: diseases, genes, a compound,
+# gene associations with provenance, is-a edges, and two diseases one name can mean (cherubism).
+TINY_NODES = [
+    NodeRecord(id="DOID:8893", label="Disease", name="psoriasis", synonyms=["psoriasis vulgaris"]),
+    NodeRecord(id="DOID:9008", label="Disease", name="psoriatic arthritis"),
+    NodeRecord(id="DOID:0050908", label="Disease", name="myelodysplastic syndrome", synonyms=["MDS"]),
+    NodeRecord(id="DOID:1612", label="Disease", name="breast cancer"),
+    NodeRecord(id="DOID:4", label="Disease", name="disease"),
+    NodeRecord(id="NCBIGene:3106", label="Gene", name="HLA-B"),
+    NodeRecord(id="NCBIGene:64127", label="Gene", name="NOD2"),
+    NodeRecord(id="NCBIGene:11200", label="Gene", name="CHEK2"),
+    NodeRecord(id="NCBIGene:847", label="Gene", name="CAT", synonyms=["catalase"]),
+    NodeRecord(id="DB00331", label="Compound", name="metformin"),
+    NodeRecord(id="DOID:0070648", label="Disease", name="cherubism"),
+    NodeRecord(id="DOID:1856", label="Disease", name="cherubism 1", synonyms=["cherubism"]),
+    NodeRecord(id="DOID:0050736", label="Disease", name="autosomal dominant disease"),
+]
+TINY_EDGES = [
+    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["GWAS"],
+               properties={"pvalue": 1e-20}),
+    EdgeRecord(source_id="DOID:0050908", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["DISEASES"]),
+    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:64127", sources=["DisGeNET"]),
+    EdgeRecord(source_id="DOID:1612", type="ASSOCIATES_DaG", target_id="NCBIGene:11200", sources=["DisGeNET"]),
+    EdgeRecord(source_id="DOID:9008", type="ISA_DiD", target_id="DOID:8893", sources=["Disease Ontology"]),
+    EdgeRecord(source_id="DOID:1856", type="ISA_DiD", target_id="DOID:0070648", sources=["Disease Ontology"]),
+]
+
+
+@pytest.fixture()
+def tiny_store(tmp_path: Path):
+    """The tiny graph in a real LadybugDB store at ``tmp_path / 'g.lbug'``."""
+    from kgrag.graph.ladybug_store import LadybugGraphStore
+
+    store = LadybugGraphStore(tmp_path / "g.lbug")
+    store.create_schema()
+    store.load_nodes(TINY_NODES)
+    store.load_edges(TINY_EDGES)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +82,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture()
 def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Settings with an isolated home directory and no KGRAG_* variables leaking in from the shell."""
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     from kgrag.settings import load_settings
 
     return load_settings(home=tmp_path / "home")

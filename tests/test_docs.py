@@ -7,11 +7,11 @@ SmolLM2 is loaded once per session (the ``smollm`` fixture) rather than once per
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from tests.kgrag_env import use_kgrag_env
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -75,9 +75,7 @@ def test_settings_page_names_every_setting_and_its_variable():
 
 @pytest.fixture()
 def docs_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     monkeypatch.setenv("KGRAG_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     page = getattr(request.node, "callspec", None) and request.node.callspec.params.get("page")

@@ -29,18 +29,13 @@ from kgrag.pipeline import Pipeline
 from kgrag.pruning import estimate_tokens, prune, prune_detailed
 from kgrag.types import Evidence, Question
 from tests.test_graph_contract import bolt_store, bolt_uri  # noqa: F401 - the Bolt backend's fixtures
-from tests.test_pipeline import EDGES, NODES, _NoLLM
+from tests.conftest import TINY_EDGES, TINY_NODES
+from tests.test_pipeline import _NoLLM
 
 
 @pytest.fixture()
-def store(tmp_path):
-    from kgrag.graph.ladybug_store import LadybugGraphStore
-
-    s = LadybugGraphStore(tmp_path / "g.lbug")
-    s.load_nodes(NODES)
-    s.load_edges(EDGES)
-    yield s
-    s.close()
+def store(tiny_store):
+    return tiny_store
 
 
 @pytest.fixture()
@@ -68,17 +63,17 @@ def _sentences(store) -> list[str]:
 def test_iter_edges_lists_every_edge_in_batches(store):
     batches = list(store.iter_edges(4))
     assert [len(b) for b in batches] == [4, 2]
-    assert {e.key for b in batches for e in b} == {e.key for e in EDGES}
+    assert {e.key for b in batches for e in b} == {e.key for e in TINY_EDGES}
 
 
 def test_iter_edges_on_the_bolt_backend_gives_the_same_sentences(bolt_store, store):
     bolt_store.clear()
-    bolt_store.load_nodes(NODES)
-    bolt_store.load_edges(EDGES)
+    bolt_store.load_nodes(TINY_NODES)
+    bolt_store.load_edges(TINY_EDGES)
     batches = list(bolt_store.iter_edges(4))
     assert [len(b) for b in batches] == [4, 2]
     assert sorted(edge_sentence(e) for b in batches for e in b) == sorted(_sentences(store))
-    assert {e.key for b in batches for e in b} == {e.key for e in EDGES}
+    assert {e.key for b in batches for e in b} == {e.key for e in TINY_EDGES}
 
 
 def test_store_vectors_equal_the_embedders(store, embedder, settings):
@@ -103,11 +98,11 @@ def test_pruning_with_the_store_keeps_the_same_evidence_and_embeds_no_sentence(s
     results = {}
     for mode in ("off", "on"):
         counting = _Counting(embedder)
-        pipe = Pipeline(settings.model_copy(update={"edge_vectors": mode, "selection_mode": "evidence"}),
-                        store=store, embedder=counting, generator=_NoLLM())
-        pipe.edge_vectors = open_edge_vectors(pipe.settings, store, counting)
-        entities = pipe.linker.link([q.text for q in questions])
-        evidence, _ = pipe.retrieve([q.text for q in questions], entities, pipe.link_options(questions), [True, True])
+        mode_settings = settings.model_copy(update={"edge_vectors": mode, "selection_mode": "evidence"})
+        pipe = Pipeline(mode_settings, store=store, embedder=counting, generator=_NoLLM(),
+                        edge_vectors=open_edge_vectors(mode_settings, store, counting))
+        found = pipe.retriever.retrieve([q.text for q in questions], pipe.retriever.link(questions))
+        evidence = [r.evidence for r in found]
         results[mode] = [[(e.id, e.score) for e in ev] for ev in evidence]
         sentences = {t for t in counting.texts if "Provenance of this association" in t}
         assert bool(sentences) == (mode == "off")  # with the store, no edge sentence reaches the embedder

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,14 @@ import pytest
 from eval.report import compare_runs, load_run, summarize_run, write_report
 from eval.runner import RunError, run_eval
 from kgrag.settings import load_settings
+from tests.kgrag_env import use_kgrag_env
 
 FAKE = "tests.fixtures.eval.fake_pipeline:make_pipeline"
 
 
 @pytest.fixture()
 def two_runs(fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     settings = load_settings(home=tmp_path / "home", sources_dir=fixtures_dir / "eval" / "data")
     paths = [run_eval(settings, "biomixqa-tf", config, out_dir=tmp_path / "runs", pipeline_factory=FAKE, progress=False,
                       log=lambda m: None).path for config in ("no-rag", "kg")]

@@ -16,6 +16,7 @@ from eval.runner import CONFIGS, RunError, config_settings, read_run, run_eval, 
 from kgrag.settings import load_settings
 from kgrag.types import Answer, Question
 from tests.fixtures.eval.fake_pipeline import FakePipeline
+from tests.kgrag_env import use_kgrag_env
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = "tests.fixtures.eval.fake_pipeline:make_pipeline"
@@ -63,9 +64,7 @@ def reversed_factory(settings):
 
 @pytest.fixture()
 def fx_settings(fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     return load_settings(home=tmp_path / "home", sources_dir=fixtures_dir / "eval" / "data")
 
 

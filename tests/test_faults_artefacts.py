@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from kgrag import artefacts
-from kgrag.artefacts import ARTEFACTS_FILE, verify, verify_all, write_manifest
+from kgrag.artefacts import ARTEFACTS_FILE, verify, write_manifest
+from kgrag.doctor import verify_all
 from kgrag.context import Candidate
 from kgrag.corpus import Passage, load_corpus
 from kgrag.embeddings import SentenceTransformerEmbedder, _DiskCache, check_cache
@@ -23,6 +24,7 @@ from kgrag.text_index import BM25_DIR, FAISS_FILE, TextIndex
 from kgrag.types import Evidence
 from quco.index_builder import build_index, jsonl_texts
 from quco.stats import LocalInfiniGramStats
+from tests.kgrag_env import use_kgrag_env
 
 REBUILD_TEXT = "kgrag build-text-index"
 REBUILD_STATS = "kgrag build-stats-index"
@@ -47,9 +49,7 @@ def built_text_index(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Pat
 def text_settings(tmp_path: Path, fixtures_dir: Path, built_text_index: Path,
                   monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings whose text index is a fresh copy of the tiny built one (each test damages its own)."""
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     settings = load_settings(home=tmp_path / "home", sources_dir=fixtures_dir / "text")
     shutil.copytree(built_text_index, settings.text_index_dir, copy_function=shutil.copy2)
     return settings

@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
+from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
 
 from kgrag.corpus import Passage
 from kgrag.errors import QuestionError
-from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.langchain import (
     GeneratorRunnable,
     GraphRetriever,
@@ -23,21 +21,6 @@ from kgrag.langchain import (
 from kgrag.pipeline import Pipeline
 from kgrag.types import Answer, Question
 
-NODES = [
-    NodeRecord(id="DOID:8893", label="Disease", name="psoriasis", synonyms=["psoriasis vulgaris"]),
-    NodeRecord(id="DOID:0050908", label="Disease", name="myelodysplastic syndrome", synonyms=["MDS"]),
-    NodeRecord(id="DOID:1612", label="Disease", name="breast cancer"),
-    NodeRecord(id="NCBIGene:3106", label="Gene", name="HLA-B"),
-    NodeRecord(id="NCBIGene:64127", label="Gene", name="NOD2"),
-    NodeRecord(id="NCBIGene:11200", label="Gene", name="CHEK2"),
-]
-EDGES = [
-    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["GWAS"],
-               properties={"pvalue": 1e-20}),
-    EdgeRecord(source_id="DOID:0050908", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["DISEASES"]),
-    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:64127", sources=["DisGeNET"]),
-    EdgeRecord(source_id="DOID:1612", type="ASSOCIATES_DaG", target_id="NCBIGene:11200", sources=["DisGeNET"]),
-]
 PASSAGES = [
     Passage(id="p1", pmid="111", text="HLA-B alleles confer risk of psoriasis in genome-wide association studies.",
             source="pubmedqa"),
@@ -106,15 +89,8 @@ class CountingGenerator:
 
 
 @pytest.fixture()
-def store(tmp_path):
-    from kgrag.graph.ladybug_store import LadybugGraphStore
-
-    s = LadybugGraphStore(tmp_path / "g.lbug")
-    s.create_schema()
-    s.load_nodes(NODES)
-    s.load_edges(EDGES)
-    yield CountingStore(s)
-    s.close()
+def store(tiny_store):
+    return CountingStore(tiny_store)
 
 
 @pytest.fixture()
@@ -136,22 +112,25 @@ def pipeline(settings, store, embedder, smollm, text_index):
 
 
 def test_graph_retriever_returns_kg_documents_with_provenance(pipeline):
-    retriever = GraphRetriever(pipeline=pipeline)
-    assert isinstance(retriever, BaseRetriever)
+    retriever = GraphRetriever.from_pipeline(pipeline)
+    # built once over the pipeline's own components, graph only
+    assert retriever.retriever.store is pipeline.retriever.store and retriever.retriever.linker is pipeline.retriever.linker
+    assert retriever.retriever.settings.retrieval_mode == "kg" and pipeline.settings.retrieval_mode == "kg+text"
     docs = retriever.invoke("Which genes are associated with psoriasis?")
     assert docs and all(isinstance(d, Document) for d in docs)
     assert {d.metadata["kind"] for d in docs} == {"kg"}  # the text index of a kg+text pipeline is left out
     by_key = {d.metadata["edge_key"]: d for d in docs}
-    assert set(by_key) == {"DOID:8893|ASSOCIATES_DaG|NCBIGene:3106", "DOID:8893|ASSOCIATES_DaG|NCBIGene:64127"}
+    assert set(by_key) == {"DOID:8893|ASSOCIATES_DaG|NCBIGene:3106", "DOID:8893|ASSOCIATES_DaG|NCBIGene:64127",
+                           "DOID:9008|ISA_DiD|DOID:8893"}  # psoriasis's whole one-hop neighbourhood
     hla = by_key["DOID:8893|ASSOCIATES_DaG|NCBIGene:3106"]
     assert hla.metadata["sources"] == ["GWAS"] and hla.metadata["properties"] == {"pvalue": 1e-20}
     assert "HLA-B" in hla.page_content and "GWAS" in hla.page_content
     assert -1.0 <= hla.metadata["score"] <= 1.0 and hla.metadata["retriever"] == "graph"
-    assert GraphRetriever(pipeline=pipeline, k=1).invoke("Which genes are associated with psoriasis?") == docs[:1]
+    assert GraphRetriever.from_pipeline(pipeline, k=1).invoke("Which genes are associated with psoriasis?") == docs[:1]
 
 
 def test_graph_retriever_batch_is_one_round_trip(pipeline, store):
-    retriever = GraphRetriever(pipeline=pipeline)
+    retriever = GraphRetriever.from_pipeline(pipeline)
     queries = ["Which genes are associated with psoriasis?", "What genes matter in breast cancer?",
                "What is the capital of France?"]
     singles = [retriever.invoke(q) for q in queries]
@@ -177,7 +156,7 @@ def test_text_retriever_documents_carry_pmids_and_batch_searches_once(pipeline, 
 
 
 def test_user_chain_retriever_prompt_llm_keeps_sources(pipeline, smollm):
-    retriever = GraphRetriever(pipeline=pipeline)
+    retriever = GraphRetriever.from_pipeline(pipeline)
     prompt = ChatPromptTemplate.from_messages([("system", "Summarise the evidence in one sentence."),
                                                ("human", "Evidence:\n{context}")])
     llm = RunnableLambda(lambda value: smollm.generate([to_prompt(value)], max_tokens=8)[0].text)
@@ -186,7 +165,6 @@ def test_user_chain_retriever_prompt_llm_keeps_sources(pipeline, smollm):
     assert "HLA-B" in rendered.to_string() and "[GWAS]" in rendered.to_string()
 
     chain = retriever | format_documents | prompt | llm
-    assert isinstance(chain, Runnable)
     text = chain.invoke("Which genes are associated with psoriasis?")
     assert isinstance(text, str) and text.strip()
 

@@ -7,11 +7,11 @@ thread per core makes SmolLM2 many times slower when the cores are busy.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from tests.kgrag_env import use_kgrag_env
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -53,9 +53,7 @@ def test_notebooks_are_stored_without_outputs():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs_and_shows_tables_and_plots(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.setenv(key, "1")
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's scratch home lands here and is cleaned up

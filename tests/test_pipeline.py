@@ -7,48 +7,16 @@ import pytest
 
 from kgrag.context import Candidate
 from kgrag.errors import QuestionError
-from kgrag.graph.schema import EdgeRecord, NodeRecord
+from kgrag.graph.schema import NodeRecord
 from kgrag.linking import EntityLinker, candidate_spans
 from kgrag.pipeline import Pipeline, validate_question
 from kgrag.pruning import prune
 from kgrag.types import Evidence, Question
-
-NODES = [
-    NodeRecord(id="DOID:8893", label="Disease", name="psoriasis", synonyms=["psoriasis vulgaris"]),
-    NodeRecord(id="DOID:9008", label="Disease", name="psoriatic arthritis"),
-    NodeRecord(id="DOID:0050908", label="Disease", name="myelodysplastic syndrome", synonyms=["MDS"]),
-    NodeRecord(id="DOID:1612", label="Disease", name="breast cancer"),
-    NodeRecord(id="DOID:4", label="Disease", name="disease"),
-    NodeRecord(id="NCBIGene:3106", label="Gene", name="HLA-B"),
-    NodeRecord(id="NCBIGene:64127", label="Gene", name="NOD2"),
-    NodeRecord(id="NCBIGene:11200", label="Gene", name="CHEK2"),
-    NodeRecord(id="NCBIGene:847", label="Gene", name="CAT", synonyms=["catalase"]),
-    NodeRecord(id="DB00331", label="Compound", name="metformin"),
-    NodeRecord(id="DOID:0070648", label="Disease", name="cherubism"),
-    NodeRecord(id="DOID:1856", label="Disease", name="cherubism 1", synonyms=["cherubism"]),
-    NodeRecord(id="DOID:0050736", label="Disease", name="autosomal dominant disease"),
-]
-EDGES = [
-    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["GWAS"],
-               properties={"pvalue": 1e-20}),
-    EdgeRecord(source_id="DOID:0050908", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["DISEASES"]),
-    EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:64127", sources=["DisGeNET"]),
-    EdgeRecord(source_id="DOID:1612", type="ASSOCIATES_DaG", target_id="NCBIGene:11200", sources=["DisGeNET"]),
-    EdgeRecord(source_id="DOID:9008", type="ISA_DiD", target_id="DOID:8893", sources=["Disease Ontology"]),
-    EdgeRecord(source_id="DOID:1856", type="ISA_DiD", target_id="DOID:0070648", sources=["Disease Ontology"]),
-]
-
+from tests.conftest import TINY_NODES
 
 @pytest.fixture()
-def store(tmp_path):
-    from kgrag.graph.ladybug_store import LadybugGraphStore
-
-    s = LadybugGraphStore(tmp_path / "g.lbug")
-    s.create_schema()
-    s.load_nodes(NODES)
-    s.load_edges(EDGES)
-    yield s
-    s.close()
+def store(tiny_store):
+    return tiny_store
 
 
 @pytest.fixture()
@@ -205,7 +173,7 @@ def test_free_text_claims_get_graph_verdicts(store, embedder, settings):
     checker = EvidenceChecker(store)
     text = "Psoriasis is linked to HLA-B. Breast cancer is caused by NOD2."
     sentences = [["Psoriasis is linked to HLA-B.", "Breast cancer is caused by NOD2."]]
-    [verdicts] = checker.claims([text], [pipe.linker.link(sentences[0])], sentences)
+    [verdicts] = checker.claims([text], [pipe.retriever.linker.link(sentences[0])], sentences)
     by_pair = {(v.head, v.tail): v for v in verdicts}
     assert by_pair[("psoriasis", "HLA-B")].verdict == "graph" and by_pair[("psoriasis", "HLA-B")].sources == ["GWAS"]
     assert by_pair[("breast cancer", "NOD2")].verdict == "unsupported"
@@ -252,12 +220,12 @@ def test_readers_share_an_embedded_graph_and_cannot_write(tmp_path):
 
     path = tmp_path / "g.lbug"
     writer = LadybugGraphStore(path)
-    writer.load_nodes(NODES)
+    writer.load_nodes(TINY_NODES)
     writer.close()
     reader = LadybugGraphStore(path, read_only=True)
     code = f"from kgrag.graph.ladybug_store import LadybugGraphStore as L; print(L({str(path)!r}, read_only=True).schema().total_nodes)"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert other.stdout.strip() == str(len(NODES)) and reader.schema().total_nodes == len(NODES)
+    assert other.stdout.strip() == str(len(TINY_NODES)) and reader.schema().total_nodes == len(TINY_NODES)
     with pytest.raises(GraphStoreError, match="read-only"):
         reader.load_nodes([NodeRecord(id="X:1", label="Disease", name="x")])
     reader.close()
@@ -279,10 +247,23 @@ def test_a_failed_statistics_lookup_is_unknown_not_unsupported(store, embedder, 
 
     pipe = Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM())
     sentences = [["Breast cancer is caused by NOD2.", "Psoriasis is linked to HLA-B."]]
-    [verdicts] = EvidenceChecker(store, BrokenStats()).claims(["x"], [pipe.linker.link(sentences[0])], sentences)
+    [verdicts] = EvidenceChecker(store, BrokenStats()).claims(["x"], [pipe.retriever.linker.link(sentences[0])], sentences)
     by_pair = {(v.head, v.tail): v for v in verdicts}
     assert by_pair[("breast cancer", "NOD2")].verdict == "unknown" and "index unreadable" in by_pair[("breast cancer", "NOD2")].note
     assert by_pair[("psoriasis", "HLA-B")].verdict == "graph"  # the graph still decides where it can
+
+
+def test_a_bug_in_a_statistics_backend_is_raised_not_read_as_unknown(store, embedder, settings):
+    from kgrag.evidence import EvidenceChecker
+
+    class BuggyStats:
+        def cooccur(self, pairs, window):
+            raise TypeError("unsupported operand")
+
+    linker = Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM()).retriever.linker
+    sentences = [["Breast cancer is caused by NOD2."]]
+    with pytest.raises(TypeError, match="unsupported operand"):
+        EvidenceChecker(store, BuggyStats()).claims(["x"], [linker.link(sentences[0])], sentences)
 
 
 class _Recording:

@@ -107,3 +107,13 @@ def test_gate_from_settings_opens_the_configured_index(tmp_path: Path, fixtures_
     assert decision.retrieve and decision.counts["count:warfarin"] == 0 and decision.counts["total_tokens"] == 79
     with pytest.raises(StatsError):
         Gate.from_settings(tmp_settings.model_copy(update={"stats_uri": f"local://{tmp_path / 'missing'}"}))
+
+
+def test_a_bug_in_a_statistics_backend_is_raised_not_read_as_retrieve() -> None:
+    class BuggyStats(BrokenStats):
+        def count(self, terms: list[str]) -> list[int]:
+            raise KeyError("a backend bug")
+
+    gate = Gate(BuggyStats(), load_settings(stats_failure_policy="retrieve"))
+    with pytest.raises(KeyError, match="a backend bug"):
+        gate.check_questions([["metformin"]])

@@ -142,3 +142,19 @@ def test_open_corpus_stats_by_uri(tmp_path: Path, tmp_settings, fixtures_dir: Pa
         open_corpus_stats(tmp_settings.model_copy(update={"stats_uri": f"local://{tmp_path / 'none'}"}))
     with pytest.raises(StatsError, match="local://"):
         open_corpus_stats(tmp_settings.model_copy(update={"stats_uri": "ftp://x"}))
+
+
+def test_optional_stats_absent_is_none_configured_and_failing_is_an_error(tmp_path: Path, tmp_settings,
+                                                                          fixtures_dir: Path) -> None:
+    from quco.stats import open_optional_corpus_stats
+
+    assert open_optional_corpus_stats(tmp_settings) is None  # nothing configured, no index at <home>/stats
+    missing = tmp_settings.model_copy(update={"stats_uri": f"local://{tmp_path / 'elsewhere'}"})
+    with pytest.raises(StatsError, match=str(tmp_path / "elsewhere")):
+        open_optional_corpus_stats(missing)  # configured: its failure is said, naming the path
+    (tmp_settings.home / "stats").mkdir(parents=True)
+    with pytest.raises(StatsError, match="build-stats-index"):
+        open_optional_corpus_stats(tmp_settings)  # something at the default place that does not open
+    (tmp_settings.home / "stats").rmdir()
+    build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), tmp_settings.home / "stats")
+    assert open_optional_corpus_stats(tmp_settings).count(["metformin"]) == [3]  # type: ignore[union-attr]

@@ -17,7 +17,9 @@ from kgrag.picture import PictureFormatError, picture_format, write_picture
 from kgrag.pipeline import Pipeline
 from kgrag.subgraph import EvidenceSubgraph, build_subgraph, edge_endpoints
 from kgrag.types import Answer, Evidence, LinkedEntity, Question
-from tests.test_pipeline import EDGES, NODES, _NoLLM
+from tests.conftest import TINY_EDGES, TINY_NODES
+from tests.test_pipeline import _NoLLM
+from tests.kgrag_env import use_kgrag_env
 
 MCQ = Question(text="Which Gene is associated with psoriasis and myelodysplastic syndrome?",
                options=["NOD2", "CHEK2", "HLA-B"])
@@ -25,21 +27,20 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _store(path: Path):
+    """The tiny graph at another path (the CLI test's own graph file)."""
     from kgrag.graph.ladybug_store import LadybugGraphStore
 
     store = LadybugGraphStore(path)
     store.create_schema()
-    store.load_nodes(NODES)
-    store.load_edges(EDGES)
+    store.load_nodes(TINY_NODES)
+    store.load_edges(TINY_EDGES)
     return store
 
 
 @pytest.fixture()
-def evidence_pipeline(tmp_settings, embedder, tmp_path):
+def evidence_pipeline(tmp_settings, embedder, tiny_store):
     settings = tmp_settings.model_copy(update={"retrieval_mode": "kg", "prune_floor": 0.0, "selection_mode": "evidence"})
-    pipe = Pipeline(settings, store=_store(tmp_path / "g.lbug"), embedder=embedder, generator=_NoLLM())
-    yield pipe
-    pipe.close()
+    return Pipeline(settings, store=tiny_store, embedder=embedder, generator=_NoLLM())
 
 
 @pytest.fixture()
@@ -183,9 +184,7 @@ def test_eval_report_draws_chosen_rows_beside_gold_and_prediction(fixtures_dir, 
     from kgrag.cli import app
     from kgrag.settings import load_settings
 
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch.delenv(key)
+    use_kgrag_env(monkeypatch)
     settings = load_settings(home=tmp_path / "home", sources_dir=fixtures_dir / "eval" / "data")
     path = run_eval(settings, "biomixqa-mcq", "kg", out_dir=tmp_path / "runs",
                     pipeline_factory="tests.fixtures.eval.fake_pipeline:make_pipeline", progress=False,

@@ -23,6 +23,7 @@ from kgrag.generators.base import Prompt  # noqa: E402
 from kgrag.graph.schema import EdgeRecord, NodeRecord  # noqa: E402
 from kgrag.settings import load_settings  # noqa: E402
 from kgrag.types import Question  # noqa: E402
+from tests.kgrag_env import use_kgrag_env
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,7 @@ FREE = [Prompt(user="Name one organ of the human body."), Prompt(user="What is p
 
 @pytest.fixture(scope="module")
 def vllm_settings(tmp_path_factory, monkeypatch_module):
-    for key in list(os.environ):
-        if key.startswith("KGRAG_"):
-            monkeypatch_module.delenv(key)
+    use_kgrag_env(monkeypatch_module)
     return load_settings(home=tmp_path_factory.mktemp("vllm-home"), generator="vllm", llm_model="smollm2")
 
 
@@ -227,7 +226,7 @@ def test_langchain_chain_with_chatopenai_answers_with_sources(server, tmp_path, 
     settings = vllm_settings.model_copy(update={"retrieval_mode": "kg", "prune_floor": 0.0})
     try:
         pipeline = Pipeline(settings, store=store, embedder=embedder, generator=None)  # type: ignore[arg-type]
-        retriever = GraphRetriever(pipeline=pipeline)
+        retriever = GraphRetriever.from_pipeline(pipeline)
         prompt = ChatPromptTemplate.from_messages([("system", "Answer from the context.\nContext:\n{context}"),
                                                    ("human", "{question}")])
         llm = ChatOpenAI(base_url=server.base_url, api_key="EMPTY", model="smollm2", max_tokens=24, temperature=0)

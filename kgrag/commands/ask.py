@@ -53,7 +53,7 @@ def ask(
     from rich.console import Console
     from rich.table import Table
 
-    from kgrag.pipeline import Pipeline
+    from kgrag.commands.common import pipeline_for
     from kgrag.settings import load_settings
 
     option_list = [o.strip() for o in options.split(",")] if options else None
@@ -65,11 +65,8 @@ def ask(
         picture_format(picture)  # a bad suffix fails before any model is loaded
     settings = load_settings()
     check_text_index_model(settings)
-    pipeline = Pipeline.from_settings(settings)
-    try:
+    with pipeline_for(settings) as pipeline:
         result = pipeline.answer(question, options=option_list, task=task_name)
-    finally:
-        pipeline.close()
     if picture is not None:
         write_answer_picture(result, option_list, picture)
     if as_json:

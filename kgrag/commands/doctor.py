@@ -21,6 +21,7 @@ def doctor_command(
 ) -> None:
     """Check what the answer path needs (settings, graph, indexes, caches, models, LLM server); exit 1 if any check fails."""
     from kgrag.doctor import run_checks
+    from kgrag.errors import KgragError
     from kgrag.settings import load_settings
 
     checks = run_checks(load_settings(), quick=quick)  # an invalid setting is the boundary's one error line
@@ -33,6 +34,5 @@ def doctor_command(
             if c.fix:
                 out.print(f"     to fix: {c.fix}")
     failed = [c.name for c in checks if c.status == "fail"]
-    if failed:
-        typer.echo(f"error: {len(failed)} check(s) failed: {', '.join(failed)}; run what 'to fix' says", err=True)
-        raise typer.Exit(1)
+    if failed:  # the boundary prints it as the one error line and exits with 1
+        raise KgragError(f"{len(failed)} check(s) failed: {', '.join(failed)}; run what 'to fix' says")

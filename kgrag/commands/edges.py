@@ -20,15 +20,14 @@ def build_edge_vectors(
     """Embed each edge's sentence once into a memory-mapped store beside the graph (resumable; progress bar)."""
     from kgrag.edge_vectors import build_edge_vectors as build, graph_identity
     from kgrag.embeddings import SentenceTransformerEmbedder
+    from kgrag.commands.common import built_graph
     from kgrag.errors import KgragError
-    from kgrag.graph.serving import open_serving_graph
     from kgrag.settings import load_settings
 
     settings = load_settings()
     if settings.edge_vectors == "off":
         raise KgragError("KGRAG_EDGE_VECTORS=off: sentences are embedded on demand; set it to auto or on to build")
-    store = open_serving_graph(settings)
-    try:
+    with built_graph(settings) as store:
         edges = graph_identity(store).edges
         if edges > settings.edge_vectors_max_edges and settings.edge_vectors == "auto" and not force:
             raise KgragError(f"the graph has {edges:,} edges, more than KGRAG_EDGE_VECTORS_MAX_EDGES="
@@ -39,8 +38,6 @@ def build_edge_vectors(
                                                cache_dir=settings.home / "embeddings",
                                                threads=settings.embedding_threads)
         report = build(settings, store, embedder, chunk_size=chunk_size, progress=not as_json)
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps(report.model_dump(), indent=2))
         return

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kgrag.errors import KgragError
+from kgrag.errors import InputError
 
 if TYPE_CHECKING:
     from kgrag.graph.staging import StagedBuild
@@ -41,22 +41,17 @@ def build_graph_command(
     from kgrag.graph.staging import staged_build
     from kgrag.settings import load_settings
 
-    err = Console(stderr=True)
-    try:
-        settings = load_settings()
-        if user_graph is not None:
-            with staged_build(settings, clear=clear, say=_note) as build:
-                data = _load_user_graph(build, user_graph, settings.graph_batch_size, clear)
-            _print_user_graph(data, as_json)
-            return
-        start = time.perf_counter()
-        ctx, seconds = collect(settings, progress=progress)
+    settings = load_settings()
+    if user_graph is not None:
         with staged_build(settings, clear=clear, say=_note) as build:
-            report = write_graph(settings, build.store, ctx, seconds, start=start, progress=progress, clear=clear)
-            build.written(report.nodes_written, report.edges_written)
-    except KgragError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+            data = _load_user_graph(build, user_graph, settings.graph_batch_size, clear)
+        _print_user_graph(data, as_json)
+        return
+    start = time.perf_counter()
+    ctx, seconds = collect(settings, progress=progress)
+    with staged_build(settings, clear=clear, say=_note) as build:
+        report = write_graph(settings, build.store, ctx, seconds, start=start, progress=progress, clear=clear)
+        build.written(report.nodes_written, report.edges_written)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
@@ -106,23 +101,14 @@ def graph_coverage_command(
 ) -> None:
     """Report which benchmark rows the built graph can decide (pair, is-a or identity present)."""
     from graph_loaders.coverage import DATASETS, coverage
-    from kgrag.graph.serving import open_serving_graph
+    from kgrag.commands.common import built_graph
     from kgrag.settings import load_settings
 
-    err = Console(stderr=True)
     if dataset not in DATASETS:
-        err.print(f"[red]error:[/red] --dataset must be one of {', '.join(sorted(DATASETS))}, got {dataset!r}")
-        raise typer.Exit(2)
-    try:
-        settings = load_settings()
-        store = open_serving_graph(settings)
-        try:
-            report = coverage(settings, store, dataset)
-        finally:
-            store.close()
-    except KgragError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise InputError(f"--dataset must be one of {', '.join(sorted(DATASETS))}, got {dataset!r}")
+    settings = load_settings()
+    with built_graph(settings) as store:
+        report = coverage(settings, store, dataset)
     if as_json:
         typer.echo(json.dumps(report.model_dump(), indent=2))
         return

@@ -17,16 +17,15 @@ def eval_linking(
     show_misses: int = typer.Option(10, "--show-misses", help="Misses listed in the text output"),
 ) -> None:
     """Entity-linking accuracy on KG-RAG's 322-question entity-retrieval set."""
+    from kgrag.commands.common import built_graph
     from kgrag.embeddings import SentenceTransformerEmbedder
-    from kgrag.graph import open_graph_store
     from kgrag.settings import load_settings
     from eval.linking import linking_accuracy
 
     settings = load_settings()
-    store = open_graph_store(settings)
-    embedder = SentenceTransformerEmbedder(settings.embedding_model, cache_dir=settings.home / "embeddings")
-    report = linking_accuracy(settings, store, embedder)
-    store.close()
+    with built_graph(settings) as store:
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, cache_dir=settings.home / "embeddings")
+        report = linking_accuracy(settings, store, embedder)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
@@ -42,7 +41,7 @@ def eval_context(
     batch_size: int = typer.Option(32, "--batch-size"),
 ) -> None:
     """Context sufficiency on the KG-RAG MCQ set (graph-covered rows), with and without option edges first."""
-    from kgrag.pipeline import Pipeline
+    from kgrag.commands.common import pipeline_for
     from kgrag.settings import load_settings
     from eval.sufficiency import context_sufficiency
     from graph_loaders.coverage import coverage
@@ -50,11 +49,10 @@ def eval_context(
     reports = []
     base = load_settings(retrieval_mode="kg")
     for first in (True, False):
-        pipeline = Pipeline.from_settings(base.model_copy(update={"option_edges_first": first}))
-        report = coverage(base, pipeline.store, "biomixqa-mcq")
-        covered = set(range(report.rows)) - set(report.uncovered) - set(report.unparsed)
-        reports.append(context_sufficiency(pipeline, covered, batch_size))
-        pipeline.close()
+        with pipeline_for(base.model_copy(update={"option_edges_first": first})) as pipeline:
+            report = coverage(base, pipeline.retriever.store, "biomixqa-mcq")
+            covered = set(range(report.rows)) - set(report.uncovered) - set(report.unparsed)
+            reports.append(context_sufficiency(pipeline, covered, batch_size))
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in reports], indent=2))
         return
