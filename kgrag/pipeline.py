@@ -101,8 +101,7 @@ class Pipeline:
         self.text_index = text_index
         self.gate = gate  # quco.gate.Gate, required when gate_mode is 'gated'
         self.stats = stats if stats is not None else getattr(gate, "stats", None)  # corpus statistics, optional
-        self.checker = EvidenceChecker(store, self.stats, cooccur_window=settings.cooccur_window,
-                                       cooccur_threshold=settings.cooccur_threshold)
+        self.checker = EvidenceChecker.from_settings(store, self.stats, settings)
         self.linker = linker or (EntityLinker.from_store(store, embedder, settings) if store is not None else None)
 
     @classmethod
@@ -159,7 +158,8 @@ class Pipeline:
                 traces[i].append("no graph context found" + ("" if ents else " (no entity linked)"))
         usages = [Usage(retrievals=int(r)) for r in retrieve]
         with timer.stage("generation"):
-            texts, choices, scores, abstained = self._generate(qs, evidence, entities, option_nodes, usages, gate, traces)
+            texts, choices, scores, abstained, decided = self._generate(qs, evidence, entities, option_nodes, usages,
+                                                                        gate, traces)
         with timer.stage("claims"):
             claims = self._claims(texts, qs, entities)
         context_tokens = self.generator.count_tokens([render_context(ev, q.context) for q, ev in zip(qs, evidence)])
@@ -170,6 +170,8 @@ class Pipeline:
             answers.append(Answer(question=q.text, question_id=q.id, task=q.task, text=texts[i], choice=choices[i],
                                   option_scores=scores[i], selection_mode=settings.selection_mode,
                                   abstained=abstained[i], claims=claims[i],
+                                  support=decided[i].support if decided[i] else None,
+                                  support_confidence=decided[i].confidence if decided[i] else None,
                                   entities=entities[i], evidence=evidence[i], dropped_evidence=dropped[i],
                                   gate=gate[i], usage=usages[i], timings_ms=dict(per_question), trace=traces[i],
                                   settings=settings.public_dict()))
@@ -280,6 +282,7 @@ class Pipeline:
         choices: list[str | None] = [None] * n
         scores: list[dict[str, float] | None] = [None] * n
         abstained = [False] * n
+        decided: list[Verdict | None] = [None] * n  # the evidence verdict that chose, where one did
         mode = self.settings.selection_mode
         constrained = [i for i, q in enumerate(qs) if q.options]
         # options the LLM chooses among, per question (all of them, the evidence's tie, or none)
@@ -290,7 +293,7 @@ class Pipeline:
             for i, verdict in zip(constrained, verdicts):
                 traces[i].append(f"evidence: {verdict.reason}")
                 if verdict.choice is not None:
-                    choices[i], texts[i] = verdict.choice, verdict.choice
+                    choices[i], texts[i], decided[i] = verdict.choice, verdict.choice, verdict
                     llm_options.pop(i, None)
                     self._attach_support(evidence[i], verdict)
                 elif mode == "llm+evidence" and verdict.tied:
@@ -327,7 +330,7 @@ class Pipeline:
                     usages[i].llm_calls += 1
                     usages[i].prompt_tokens += g.prompt_tokens
                     usages[i].completion_tokens += g.completion_tokens
-        return texts, choices, scores, abstained
+        return texts, choices, scores, abstained, decided
 
     def _score_options(self, qs: Sequence[Question], evidence: Sequence[list[Evidence]], options: Sequence[list[str]],
                        traces: Sequence[list[str]]) -> tuple[list[list[float]], list[int]]:
@@ -369,7 +372,7 @@ class Pipeline:
         have = {e.id for e in evidence}
         for support in verdict.supports:
             if support.option == verdict.choice or not support.option:
-                for edge in support.edges:
+                for edge in support.edges + support.inferred:
                     if edge.id not in have:
                         have.add(edge.id)
                         evidence.append(edge)
