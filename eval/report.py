@@ -75,10 +75,16 @@ class SupportCount(BaseModel):
 
 def support_breakdown(rows: list[RunRow]) -> dict[str, SupportCount]:
     """What decided each row: the evidence's support kind (direct, ontology, class, corpus, passage, identifier),
-    ``llm`` where the LLM chose, ``abstained`` where nothing did. Direct and inferred are never pooled."""
+    ``llm`` where the LLM chose, ``abstained`` where nothing did; ``unrecorded`` for rows written before runs kept it.
+    Direct and inferred are never pooled."""
     out: dict[str, SupportCount] = {}
     for r in rows:
-        kind = r.support or ("abstained" if r.abstained or r.parsed is None else "llm")
+        if r.abstained or r.parsed is None:
+            kind = "abstained"
+        elif "support" not in r.model_fields_set:
+            kind = "unrecorded"
+        else:
+            kind = r.support or "llm"
         count = out.setdefault(kind, SupportCount())
         count.rows += 1
         count.correct += int(r.correct)

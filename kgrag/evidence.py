@@ -57,6 +57,7 @@ from pydantic import BaseModel, Field
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeView, edge_sentence
 from kgrag.ontology import ISA, IsaPath, Ontology
+from kgrag.settings import Settings
 from kgrag.text import normalise
 from kgrag.types import ClaimVerdict, Evidence, LinkedEntity, Question, SupportKind
 
@@ -184,7 +185,8 @@ class EvidenceChecker:
         self.class_confidence = class_confidence
 
     @classmethod
-    def from_settings(cls, store: GraphStore | None, stats: Any | None, settings: Any) -> "EvidenceChecker":
+    def from_settings(cls, store: GraphStore | None, stats: Any | None, settings: Settings) -> "EvidenceChecker":
+        """The checker the settings describe (``cooccur_*``, ``evidence_*``)."""
         return cls(store, stats, cooccur_window=settings.cooccur_window, cooccur_threshold=settings.cooccur_threshold,
                    isa_depth=settings.evidence_isa_depth, isa_step_confidence=settings.evidence_isa_step_confidence,
                    inherited_sources=settings.evidence_inherited_sources, class_support=settings.evidence_class_support,

@@ -368,14 +368,17 @@ class Pipeline:
 
     @staticmethod
     def _attach_support(evidence: list[Evidence], verdict: Verdict) -> None:
-        """The edges that decided an answer join its evidence (once), so the answer shows its provenance."""
-        have = {e.id for e in evidence}
+        """The edges that decided an answer join its evidence (once), so the answer shows its provenance; one already
+        retrieved is replaced by the verdict's copy (keeping its score), which says how it supports (direct, inferred)."""
+        have = {e.id: k for k, e in enumerate(evidence)}
         for support in verdict.supports:
             if support.option == verdict.choice or not support.option:
                 for edge in support.edges + support.inferred:
                     if edge.id not in have:
-                        have.add(edge.id)
+                        have[edge.id] = len(evidence)
                         evidence.append(edge)
+                    elif evidence[have[edge.id]].support is None:
+                        evidence[have[edge.id]] = edge.model_copy(update={"score": evidence[have[edge.id]].score})
 
     def _claims(self, texts: Sequence[str], qs: Sequence[Question],
                 entities: Sequence[Sequence[LinkedEntity]]) -> list[list[ClaimVerdict]]:
