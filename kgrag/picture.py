@@ -225,6 +225,8 @@ def node_tooltip(node: SubgraphNode) -> str:
 def edge_tooltip(edge: SubgraphEdge) -> str:
     """The hover text of an edge: type, role, sources, score, evidence properties and the sentence."""
     lines = [f"{edge.type} ({edge.role})", f"{edge.source} → {edge.target}", "sources: " + (", ".join(edge.sources) or "-")]
+    if edge.support and edge.support != "direct":
+        lines.append(f"inferred support ({edge.support})")
     if edge.score is not None:
         lines.append(f"similarity to the question: {edge.score:.3f}")
     if edge.option:

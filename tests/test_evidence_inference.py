@@ -204,3 +204,21 @@ def test_inference_is_batched(store, settings):
     # direct edges, 2 is-a levels, class members, inferred edges: one round-trip each for the whole batch
     assert sorted(counting.calls) == sorted(["edges_between", "neighbourhood", "neighbourhood", "neighbourhood",
                                              "edges_between"])
+
+
+def test_the_evidence_picture_draws_an_inferred_edge_with_its_is_a_steps(store, settings):
+    from kgrag.types import Answer
+
+    question = Question(text="Which Gene is associated with xeroderma pigmentosum?", options=["XPA", "XPC"], task="mcq")
+    [verdict], [ents] = _decide(store, settings, [question])
+    evidence = [e for s in verdict.supports if s.option == verdict.choice for e in s.inferred]
+    answer = Answer(question=question.text, task="mcq", text="XPA", choice="XPA", selection_mode="evidence",
+                    entities=ents, evidence=evidence, support=verdict.support, trace=[f"evidence: {verdict.reason}"])
+    graph = answer.subgraph(options=["XPA", "XPC"])
+    drawn = {(e.source, e.type, e.target): e for e in graph.edges}
+    assert set(drawn) >= {("DOID:2", "ASSOCIATES_DaG", "NCBIGene:7507"), ("DOID:2", "ISA_DiD", "DOID:1")}
+    assert all(e.role == "deciding" and e.support == "ontology" for e in drawn.values())
+    nodes = {n.id: n for n in graph.nodes}
+    assert nodes["NCBIGene:7507"].role == "option" and nodes["NCBIGene:7507"].chosen
+    assert nodes["DOID:2"].role == "neighbour" and nodes["DOID:2"].name == "xeroderma pigmentosum group A"
+    assert graph.decided_by == "evidence"
