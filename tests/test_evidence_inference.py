@@ -222,3 +222,13 @@ def test_the_evidence_picture_draws_an_inferred_edge_with_its_is_a_steps(store, 
     assert nodes["NCBIGene:7507"].role == "option" and nodes["NCBIGene:7507"].chosen
     assert nodes["DOID:2"].role == "neighbour" and nodes["DOID:2"].name == "xeroderma pigmentosum group A"
     assert graph.decided_by == "evidence"
+
+
+def test_the_gate_checks_no_pair_with_a_nested_ancestor(store, settings):
+    from quco.loop import sentence_pairs
+
+    linker = EntityLinker.from_store(store, None, settings)
+    [question] = linker.link(["Xeroderma pigmentosum, group A associates Gene XPA"])
+    [sentence] = linker.link(["XPA is mutated in xeroderma pigmentosum group A1."])
+    pairs = sentence_pairs(question, sentence)
+    assert pairs and not any("xeroderma pigmentosum" in (a.lower(), b.lower()) for a, b in pairs)
