@@ -3,7 +3,8 @@
 A row is correct when a linked entity is the expected node: the expected (SPOKE / Disease Ontology)
 name is mapped to its DOID with the benchmark's ``disease_name_with_id.csv`` and compared with the
 linked node ids (a second, lenient number also accepts a direct is-a child or parent); names without a DOID there are compared by name (case- and
-punctuation-insensitive). The graph's current DO name can differ from SPOKE's (``spinocerebellar
+punctuation-insensitive). ``by_way`` says how the hits were linked: by their own mention, licensed by a
+typed cue, or as an is-a ancestor named inside a longer mention (``LinkedEntity.within``). The graph's current DO name can differ from SPOKE's (``spinocerebellar
 ataxia 5`` for ``spinocerebellar ataxia type 5``): same node, so a hit. Reported twice: ``any`` (the expected node is among the linked entities)
 and ``top`` (it is the first linked entity of the preferred label, i.e. what the pipeline seeds with
 first). Rows are never dropped: a row with no linked entity counts as wrong and is listed.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import csv
 import time
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kgrag.embeddings import Embedder
 from kgrag.graph.base import GraphStore
@@ -46,6 +47,7 @@ class LinkingReport(BaseModel):
     accuracy_top: float
     accuracy_within_one_isa: float
     by_method: dict[str, int]
+    by_way: dict[str, int] = Field(default_factory=dict, description="Hits by how they were linked")
     no_entity: int
     seconds: float
     questions_per_second: float
@@ -67,6 +69,7 @@ def linking_accuracy(settings: Settings, store: GraphStore, embedder: Embedder |
     seconds = time.perf_counter() - start
     any_hits = top_hits = no_entity = 0
     by_method: dict[str, int] = {}
+    by_way: dict[str, int] = {}  # how the hit was linked: its own mention, a typed cue, inside a longer mention
     misses = []
     for i, (row, ents) in enumerate(zip(rows, linked)):
         expected = normalise(row["node_hits"])
@@ -83,6 +86,8 @@ def linking_accuracy(settings: Settings, store: GraphStore, embedder: Embedder |
         if hit is not None:
             any_hits += 1
             by_method[hit.method] = by_method.get(hit.method, 0) + 1
+            way = "nested ancestor" if hit.within else ("typed cue" if "cue" in hit.reason else "its own mention")
+            by_way[way] = by_way.get(way, 0) + 1
         if ents and is_expected(ents[0]):
             top_hits += 1
         if hit is None:
@@ -98,6 +103,6 @@ def linking_accuracy(settings: Settings, store: GraphStore, embedder: Embedder |
     near = sum(1 for m in misses if m.expected_id and any((e.node_id, m.expected_id) in isa or (m.expected_id, e.node_id) in isa
                                                          for e in linked[m.row]))
     return LinkingReport(rows=n, accuracy_any=any_hits / n, accuracy_top=top_hits / n,
-                         accuracy_within_one_isa=(any_hits + near) / n, by_method=by_method,
+                         accuracy_within_one_isa=(any_hits + near) / n, by_method=by_method, by_way=by_way,
                          no_entity=no_entity, seconds=seconds, questions_per_second=n / seconds if seconds else 0.0,
                          misses=misses)

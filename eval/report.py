@@ -66,6 +66,31 @@ class RetrievalSummary(BaseModel):
     pmid_recall_n: int = 0
 
 
+class SupportCount(BaseModel):
+    """Rows one kind of support decided, and how many of them were right."""
+
+    rows: int = 0
+    correct: int = 0
+
+
+def support_breakdown(rows: list[RunRow]) -> dict[str, SupportCount]:
+    """What decided each row: the evidence's support kind (direct, ontology, class, corpus, passage, identifier),
+    ``llm`` where the LLM chose, ``abstained`` where nothing did; ``unrecorded`` for rows written before runs kept it.
+    Direct and inferred are never pooled."""
+    out: dict[str, SupportCount] = {}
+    for r in rows:
+        if r.abstained or r.parsed is None:
+            kind = "abstained"
+        elif "support" not in r.model_fields_set:
+            kind = "unrecorded"
+        else:
+            kind = r.support or "llm"
+        count = out.setdefault(kind, SupportCount())
+        count.rows += 1
+        count.correct += int(r.correct)
+    return dict(sorted(out.items()))
+
+
 class RunSummary(BaseModel):
     """Everything a report says about one run."""
 
@@ -87,6 +112,7 @@ class RunSummary(BaseModel):
     costs: CostSummary
     covered: Score | None = None
     covered_ids_given: int | None = None
+    support: dict[str, SupportCount] = Field(default_factory=dict, description="What decided the rows (see support_breakdown)")
     torn_tail: str | None = None
 
 
@@ -163,7 +189,8 @@ def summarize_run(run: RunData, covered_ids: set[str] | None = None, n_boot: int
                                 dataset=first.dataset, n_boot=n_boot, seed=seed),
         retrieval=_retrieval(rows), costs=cost_summary([r.usage for r in rows], [r.timings_ms for r in rows],
                                                            [r.batch_ms / r.batch_size if r.batch_ms is not None else None for r in rows]),
-        covered=covered, covered_ids_given=len(covered_ids) if covered_ids is not None else None, torn_tail=run.torn_tail,
+        covered=covered, covered_ids_given=len(covered_ids) if covered_ids is not None else None,
+        support=support_breakdown(rows), torn_tail=run.torn_tail,
     )
 
 
@@ -217,6 +244,16 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
         cov = "n/a" if s.covered_ids_given is None else (f"{s.covered.n}, {s.covered.accuracy.fmt()}" if s.covered else "0")
         lines.append(f"| {s.dataset} | {s.config} | {s.score.n} | {s.score.accuracy.fmt()} | {s.score.macro_f1.fmt()} | "
                      f"{s.score.parse_failed} | {cov} |")
+    if any(s.support for s in summaries):
+        lines += ["", "## What decided the answers", "",
+                  "Direct: a graph edge joins the named entities; ontology / class: inferred through is-a subtypes or "
+                  "class members (marked, with their own confidence); corpus, passage: tie-breakers; identifier: a "
+                  "stated id checked; llm: the LLM chose; abstained: nothing did.", "",
+                  "| dataset | config | support | rows | right | accuracy |", "|---|---|---|---|---|---|"]
+        for s in summaries:
+            for kind, count in s.support.items():
+                acc = _pct(count.correct / count.rows) if count.rows and kind != "abstained" else "n/a"
+                lines.append(f"| {s.dataset} | {s.config} | {kind} | {count.rows} | {count.correct} | {acc} |")
     lines += ["", "## Baselines on the same rows", "", "| dataset | config (rows) | baseline | accuracy [95% CI] | what |", "|---|---|---|---|---|"]
     shown: dict[tuple[str, int, str, str, str], list[str]] = {}
     for s in summaries:  # identical baselines (same rows) are listed once, with every config they serve

@@ -100,6 +100,9 @@ class RunRow(BaseModel):
     parse_failed: bool
     correct: bool
     abstained: bool = False
+    support: str | None = Field(default=None, description="Answer.support: what decided the choice when evidence did "
+                                "(direct, ontology, class, corpus, passage, identifier); None: the LLM chose, or it abstained")
+    support_confidence: float | None = None
     context_holds_answer: bool | None = None
     evidence: list[EvidenceRef] = Field(default_factory=list)
     gate: list[dict[str, Any]] = Field(default_factory=list)
@@ -252,6 +255,7 @@ def make_row(item: EvalItem, answer: Answer, config: str, fingerprint: str, comm
         options=options, gold=item.gold, prediction=answer.text, answer_choice=answer.choice,
         parsed=parsed.choice, parse_method=parsed.method, parse_detail=parsed.detail, parse_failed=parsed.failed,
         correct=parsed.choice is not None and parsed.choice == item.gold, abstained=answer.abstained,
+        support=answer.support, support_confidence=answer.support_confidence,
         context_holds_answer=context_holds_answer(item.gold, [e.text for e in answer.evidence]),
         evidence=[EvidenceRef(id=e.id, kind=e.kind, sources=e.sources, score=e.score, option=e.option) for e in answer.evidence],
         gate=[g.model_dump(mode="json") for g in answer.gate],

@@ -24,16 +24,18 @@ class Candidate(BaseModel):
     group: str
 
 
-def edge_evidence(edge: EdgeView, option: str | None = None, *, score: float = 0.0) -> Evidence:
+def edge_evidence(edge: EdgeView, option: str | None = None, *, decided: bool = False) -> Evidence:
     """The edge as evidence: its KG-RAG sentence, key, sources and properties; the one definition for the
     graph context and the evidence checker.
 
-    ``score``: 0.0 for a candidate (pruning sets its cosine to the question); the evidence checker gives
-    the edges that decide an answer 1.0. Built without re-validation (``model_construct``): every field
+    A candidate (``decided=False``) scores 0.0 (pruning sets its cosine to the question). An edge the evidence
+    checker found deciding an answer scores 1.0 and is marked direct support (its path is itself, confidence 1.0). Built without re-validation (``model_construct``): every field
     comes from an already validated :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
     """
-    return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=score, id=edge.key,
-                                    sources=list(edge.sources), properties=dict(edge.properties), option=option)
+    support: dict[str, object] = {"support": "direct", "path": [edge.key], "confidence": 1.0} if decided else {}
+    return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=1.0 if decided else 0.0, id=edge.key,
+                                    sources=list(edge.sources), properties=dict(edge.properties), option=option,
+                                    **support)
 
 
 def pair_index(edges: Sequence[EdgeView]) -> dict[tuple[str, str], list[EdgeView]]:
@@ -56,9 +58,12 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
     Option edges are ordered by how many of the question's entities their option joins (an MCQ answer
     must be linked to both diseases), so the decisive evidence leads the context.
 
-    ``options[i]`` maps an option string of question i to the node ids it links to.
+    ``options[i]`` maps an option string of question i to the node ids it links to. Entities linked only as
+    nested ancestors (``LinkedEntity.within``) are reported with the answer but fetch no neighbourhood.
     """
-    seeds = sorted({e.node_id for ents in entities for e in ents})
+    # a nested ancestor (``within``) is not a seed: its neighbourhood is a broad parent's (thousands of edges, measured
+    # 30x the fetch and pruning time on the MCQ set), and the more specific disease named around it is fetched
+    seeds = sorted({e.node_id for ents in entities for e in ents if e.within is None})
     edges = store.neighbourhood(seeds, settings.edge_types, settings.neighbourhood_limit) if seeds else []
     by_node: dict[str, list[EdgeView]] = {}
     for edge in edges:
@@ -81,7 +86,8 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
             for entity in ents:
                 for node in nodes:
                     for edge in joining_by_pair.get((entity.node_id, node), []):
-                        joined_entities.add(entity.node_id)
+                        if entity.within is None:  # a nested ancestor is context, not one more entity the option joins
+                            joined_entities.add(entity.node_id)
                         if edge.key not in seen:
                             seen.add(edge.key)
                             option_cands.append(_candidate(edge, "options", option))
@@ -90,7 +96,7 @@ def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], opt
         for _, option_cands in sorted(per_option, key=lambda item: -item[0]):
             candidates.extend(option_cands)
         for entity in ents:
-            for edge in by_node.get(entity.node_id, []):
+            for edge in by_node.get(entity.node_id, []) if entity.within is None else []:
                 if edge.key not in seen:
                     seen.add(edge.key)
                     candidates.append(_candidate(edge, entity.node_id))

@@ -1,14 +1,24 @@
 """Entity linking: names in a question -> graph nodes.
 
-Two steps, both batched:
+Three steps, all batched:
 
 1. Dictionary: every node name and synonym in the graph, normalised (:func:`kgrag.text.normalise`),
    in an Aho-Corasick automaton; the longest non-overlapping whole-word matches win. Gene symbols
    that are ordinary words (``CAT``, ``MAX``) only match where the question writes them with a
    capital letter or digit; generic words (``disease``, ``gene``) never match on their own.
-2. Embedding fallback: when no node of the first preferred label (Disease by default) was found,
+   A typed cue right before a name (``gene xpc``, ``variant rs123``, ``drug X``; ``link_cues``)
+   licenses it for that type: the symbol and generic-word rules are lifted for that type's nodes, and
+   where the name is ambiguous, that type's nodes are the ones linked.
+2. Nested ancestors (``link_nested_ancestors``): a disease named inside a longer disease mention
+   (``xeroderma pigmentosum`` in ``xeroderma pigmentosum, group G``) is linked too when it is an is-a
+   ancestor of the longer mention's disease within ``evidence_isa_depth`` steps (one is-a query per
+   level for the batch). It shares the longer mention and carries ``within``: reported with the answer,
+   neither a graph-context seed (the more specific disease's neighbourhood is fetched) nor a claim's subject.
+3. Embedding fallback: when no node of the first preferred label (Disease by default) was found,
    the question's word n-grams are embedded in ONE call and compared with the embedded names of
    those nodes; the best span above ``link_embedding_threshold`` links.
+
+Every :class:`LinkedEntity` says in ``reason`` why it was linked.
 
 Example::
 
@@ -27,6 +37,7 @@ import numpy as np
 
 from kgrag.embeddings import Embedder
 from kgrag.graph.base import GraphStore
+from kgrag.ontology import Ontology
 from kgrag.settings import Settings
 from kgrag.text import normalise
 from kgrag.types import LinkedEntity
@@ -40,6 +51,27 @@ GENERIC_WORDS = frozenset(
     symptom symptoms anatomy finding findings condition conditions abnormality""".split()
 )
 MAX_SPAN_WORDS = 6
+# A word right before a name that says what the name is (normalised, lower case) -> the node label it licenses.
+CUES: dict[str, str] = {
+    "gene": "Gene", "genes": "Gene",
+    "variant": "Variant", "variants": "Variant", "snp": "Variant", "polymorphism": "Variant",
+    "drug": "Compound", "drugs": "Compound", "compound": "Compound", "compounds": "Compound",
+    "medication": "Compound",
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    """A dictionary match in the normalised text: character offsets in the padded text, its key, its entries."""
+
+    start: int
+    end: int
+    entries: list["DictEntry"]
+    key: str
+    cue: str | None = None  # the cue word that licensed it, if one did
+
+    def covers(self, other: "Match") -> bool:
+        return self.start <= other.start and other.end <= self.end and (self.start, self.end) != (other.start, other.end)
 
 
 @dataclass(frozen=True)
@@ -58,9 +90,12 @@ def _is_word_symbol(key: str) -> bool:
 class EntityLinker:
     """Links the entities of many questions at once; see the module docstring for the method."""
 
-    def __init__(self, entries: dict[str, list[DictEntry]], embedder: Embedder | None, settings: Settings) -> None:
+    def __init__(self, entries: dict[str, list[DictEntry]], embedder: Embedder | None, settings: Settings,
+                 store: GraphStore | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
+        # is-a walks for nested ancestors; without a store none are linked
+        self.ontology = Ontology(store, settings.evidence_isa_depth) if store is not None else None
         self.label_rank = {label: i for i, label in enumerate(settings.link_labels)}
         self._entries = entries
         self._automaton = ahocorasick.Automaton()
@@ -74,35 +109,42 @@ class EntityLinker:
 
     @classmethod
     def from_store(cls, store: GraphStore, embedder: Embedder | None, settings: Settings) -> "EntityLinker":
-        return cls(build_dictionary(store.iter_names(settings.link_labels)), embedder, settings)
+        return cls(build_dictionary(store.iter_names(settings.link_labels)), embedder, settings, store=store)
 
     # -- dictionary ----------------------------------------------------------------------------
-    def _dictionary_matches(self, question: str) -> list[tuple[int, int, list[DictEntry], str]]:
-        """(start, end, entries, surface) of the longest non-overlapping matches, in word offsets of the normalised text."""
+    def _dictionary_matches(self, question: str) -> tuple[list[Match], list[Match]]:
+        """The longest non-overlapping matches, in text order; and the matches inside them that they displaced."""
         if not self._entries:
-            return []
+            return [], []
         norm = normalise(question)
         padded = f" {norm} "
-        found = []
+        found: list[Match] = []
         for end, key in self._automaton.iter(padded):
             start = end - len(key) - 1  # index of the leading space
+            entries = self._entries[key]
+            before = padded[:start].split()
+            cue_label = CUES.get(before[-1]) if self.settings.link_cues and before else None
+            cued = [e for e in entries if e.label == cue_label] if cue_label else []
+            if cued:
+                found.append(Match(start, start + len(key) + 1, cued, key, cue=before[-1]))
+                continue
             if key in GENERIC_WORDS:
                 continue
-            entries = self._entries[key]
             if all(e.label == "Gene" and e.method == "synonym" for e in entries) and len(entries) > 1:
                 continue  # a gene synonym shared by several genes ("EPP") names none of them
             if _is_word_symbol(key) and all(e.label == "Gene" for e in entries):
                 if not _written_as_symbol(question, key):
                     continue
-            found.append((start, start + len(key) + 1, entries, key))
+            found.append(Match(start, start + len(key) + 1, entries, key))
         # longest first, then earliest; drop overlaps
-        found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
-        chosen: list[tuple[int, int, list[DictEntry], str]] = []
+        found.sort(key=lambda m: (-(m.end - m.start), m.start))
+        chosen: list[Match] = []
         for match in found:
-            if all(match[1] <= c[0] or match[0] >= c[1] for c in chosen):
+            if all(match.end <= c.start or match.start >= c.end for c in chosen):
                 chosen.append(match)
-        chosen.sort(key=lambda m: m[0])
-        return chosen
+        chosen.sort(key=lambda m: m.start)
+        nested = [m for m in found if m not in chosen and any(c.covers(m) for c in chosen)]
+        return chosen, nested
 
     def _rank(self, entry: DictEntry) -> tuple[int, int]:
         return (self.label_rank.get(entry.label, len(self.label_rank)), 0 if entry.method == "exact" else 1)
@@ -111,26 +153,51 @@ class EntityLinker:
         """Linked entities per text; ``fallback=False`` skips the embedding step (for generated sentences)."""
         results: list[list[LinkedEntity]] = []
         needs_fallback: list[int] = []
+        nested_jobs: list[tuple[int, LinkedEntity, Match]] = []  # (question, the longer mention's disease, inner match)
         for qi, question in enumerate(questions):
             entities: list[LinkedEntity] = []
             seen: set[str] = set()
-            for _, _, entries, surface in self._dictionary_matches(question):
-                best = min(self._rank(e) for e in entries)
-                for entry in sorted(entries, key=self._rank):
+            chosen, nested = self._dictionary_matches(question)
+            for match in chosen:
+                best = min(self._rank(e) for e in match.entries)
+                for entry in sorted(match.entries, key=lambda e: (self._rank(e), e.node_id)):  # ties: by id, not store order
                     # the best-ranked entries, and every disease the words name (a disease's name and
                     # another's synonym: "cherubism" vs "cherubism 1", whose old name it was)
                     keep = self._rank(entry) == best or (entry.label == "Disease" and self._rank(entry)[0] == best[0])
                     if keep and entry.node_id not in seen:
                         seen.add(entry.node_id)
-                        entities.append(LinkedEntity(mention=surface, node_id=entry.node_id, label=entry.label,
-                                                     name=entry.name, method=entry.method))  # type: ignore[arg-type]
+                        entities.append(LinkedEntity(mention=match.key, node_id=entry.node_id, label=entry.label,
+                                                     name=entry.name, method=entry.method,  # type: ignore[arg-type]
+                                                     reason=_reason(entry, match)))
+                        if entry.label == "Disease":
+                            nested_jobs.extend((qi, entities[-1], inner) for inner in nested if match.covers(inner))
             entities.sort(key=lambda e: self.label_rank.get(e.label, len(self.label_rank)))
             results.append(entities)
             if self._fallback_label and not any(e.label == self._fallback_label for e in entities):
                 needs_fallback.append(qi)
+        if nested_jobs and self.ontology is not None and self.settings.link_nested_ancestors:
+            self._link_nested_ancestors(nested_jobs, results)
         if fallback and needs_fallback and self.embedder is not None:
             self._embedding_fallback([questions[i] for i in needs_fallback], [results[i] for i in needs_fallback])
         return results
+
+    def _link_nested_ancestors(self, jobs: list[tuple[int, LinkedEntity, Match]],
+                               results: list[list[LinkedEntity]]) -> None:
+        """Link the diseases named inside a longer disease mention that are its is-a ancestors (one walk for all)."""
+        assert self.ontology is not None
+        ancestors = self.ontology.ancestors(sorted({outer.node_id for _, outer, _ in jobs}))
+        for qi, outer, inner in jobs:
+            have = {e.node_id for e in results[qi]}
+            for entry in inner.entries:
+                path = ancestors.get(outer.node_id, {}).get(entry.node_id)
+                if entry.label != "Disease" or path is None or entry.node_id in have:
+                    continue
+                have.add(entry.node_id)
+                results[qi].append(LinkedEntity(
+                    mention=outer.mention, node_id=entry.node_id, label="Disease", name=entry.name,
+                    method=entry.method, within=outer.node_id,  # type: ignore[arg-type]
+                    reason=f"'{inner.key}' named inside '{outer.mention}'; {path.describe()} "
+                           f"({path.depth} is-a step{'s' if path.depth != 1 else ''}): context, not a claim's subject"))
 
     # -- embedding fallback --------------------------------------------------------------------
     def _fallback_index(self) -> tuple[list[DictEntry], np.ndarray]:
@@ -166,7 +233,16 @@ class EntityLinker:
             if score >= self.settings.link_embedding_threshold:
                 entry = names[name_i]
                 target.insert(0, LinkedEntity(mention=spans[span_i], node_id=entry.node_id, label=entry.label,
-                                              name=entry.name, method="embedding", score=score))
+                                              name=entry.name, method="embedding", score=score,
+                                              reason=f"no {self._fallback_label} named; '{spans[span_i]}' is most similar "
+                                                     f"to '{entry.name}' (cosine {score:.2f} >= "
+                                                     f"{self.settings.link_embedding_threshold})"))
+
+
+def _reason(entry: DictEntry, match: Match) -> str:
+    how = f"the name of {entry.label} {entry.name}" if entry.method == "exact" else f"a synonym of {entry.label} {entry.name}"
+    cue = f", licensed by the cue '{match.cue}' before it" if match.cue else ""
+    return f"'{match.key}' is {how}{cue}"
 
 
 def _written_as_symbol(question: str, key: str) -> bool:

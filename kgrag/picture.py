@@ -51,8 +51,8 @@ ROLE_STYLE: dict[str, dict[str, Any]] = {
     "mention": {"color": "#7f7f7f", "lw": 1.0, "ls": ":", "alpha": 0.8},
     "claim": {"color": "#1f77b4", "lw": 1.8, "ls": "--", "alpha": 0.9},
 }
-CLAIM_COLORS = {"CLAIM_graph": "#2ca02c", "CLAIM_corpus": "#1f77b4", "CLAIM_unsupported": "#d62728",
-                "CLAIM_unknown": "#7f7f7f"}
+CLAIM_COLORS = {"CLAIM_graph": "#2ca02c", "CLAIM_inferred": "#98df8a", "CLAIM_corpus": "#1f77b4",
+                "CLAIM_unsupported": "#d62728", "CLAIM_unknown": "#7f7f7f"}
 LABEL_COLORS = {"Disease": "#8c564b", "Gene": "#9467bd", "Compound": "#e377c2", "Variant": "#17becf",
                 "Symptom": "#bcbd22", "Anatomy": "#7f7f7f", "Passage": "#b0b0b0"}
 CONTEXT_PALETTE = ["#1f77b4", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#aec7e8",
@@ -225,6 +225,8 @@ def node_tooltip(node: SubgraphNode) -> str:
 def edge_tooltip(edge: SubgraphEdge) -> str:
     """The hover text of an edge: type, role, sources, score, evidence properties and the sentence."""
     lines = [f"{edge.type} ({edge.role})", f"{edge.source} → {edge.target}", "sources: " + (", ".join(edge.sources) or "-")]
+    if edge.support and edge.support != "direct":
+        lines.append(f"inferred support ({edge.support})")
     if edge.score is not None:
         lines.append(f"similarity to the question: {edge.score:.3f}")
     if edge.option:

@@ -98,8 +98,7 @@ class Pipeline:
         self.stats = stats if stats is not None else (gate.stats if gate is not None else None)
         self.retriever = Retriever(settings, store=store, embedder=embedder, text_index=text_index, linker=linker,
                                    edge_vectors=edge_vectors)
-        self.checker = EvidenceChecker(store, self.stats, cooccur_window=settings.cooccur_window,
-                                       cooccur_threshold=settings.cooccur_threshold)
+        self.checker = EvidenceChecker.from_settings(store, self.stats, settings)
         self.selector = Selector(settings, self.checker, generator)
         self.writer: Writer = (QucoWriter(settings, self.retriever, generator, gate) if gate is not None
                                and settings.gate_mode == "gated" else OneShotWriter(settings, generator))
@@ -201,7 +200,8 @@ class Pipeline:
         usage = Usage(retrievals=int(retrieved), context_tokens=context_tokens) + reply.usage
         return Answer(question=q.text, question_id=q.id, task=q.task, text=reply.text, choice=reply.choice,
                       option_scores=reply.option_scores, selection_mode=self.settings.selection_mode,
-                      abstained=reply.abstained, claims=claims, entities=linked.entities, evidence=reply.evidence,
+                      abstained=reply.abstained, claims=claims, support=reply.support,
+                      support_confidence=reply.support_confidence, entities=linked.entities, evidence=reply.evidence,
                       dropped_evidence=found.dropped, gate=([stage1] if stage1 else []) + reply.gate, usage=usage,
                       timings_ms=dict(timings), trace=trace + reply.trace, settings=self.settings.public_dict())
 

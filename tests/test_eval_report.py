@@ -83,3 +83,29 @@ def test_report_with_two_datasets_has_one_panel_each(two_runs, tmp_path):
     single = write_report(summaries[:1], tmp_path / "one")
     assert Image.open(files.accuracy_png).height > Image.open(single.accuracy_png).height
     assert "biomixqa-mcq" in files.markdown_path.read_text() and "frequent-answer" in files.markdown_path.read_text()
+
+
+def test_support_breakdown_keeps_direct_and_inferred_apart(two_runs, tmp_path):
+    from eval.report import support_breakdown
+
+    _, (_, kg) = two_runs
+    run = load_run(kg)
+    rows = run.rows
+    # what the pipeline recorded: direct on two rows, ontology on one (wrong), class on one; the rest the LLM's
+    marked = [rows[0].model_copy(update={"support": "direct", "correct": True}),
+              rows[1].model_copy(update={"support": "direct", "correct": False}),
+              rows[2].model_copy(update={"support": "ontology", "correct": False}),
+              rows[3].model_copy(update={"support": "class", "correct": True}),
+              rows[4].model_copy(update={"support": None, "abstained": True, "parsed": None, "correct": False})]
+    counts = support_breakdown(marked + rows[5:])
+    assert (counts["direct"].rows, counts["direct"].correct) == (2, 1)
+    assert (counts["ontology"].rows, counts["ontology"].correct) == (1, 0)
+    assert (counts["class"].rows, counts["class"].correct) == (1, 1)
+    assert counts["abstained"].rows == 1 + sum(1 for r in rows[5:] if r.parsed is None)
+    assert sum(c.rows for c in counts.values()) == len(rows)
+    answered = next(r for r in rows[5:] if r.parsed is not None)
+    old = type(answered).model_validate({k: v for k, v in answered.model_dump().items() if k != "support"})
+    assert list(support_breakdown([old])) == ["unrecorded"]  # a row written before runs kept what decided it
+    summary = summarize_run(run.model_copy(update={"rows": marked + rows[5:]}), n_boot=100)
+    md = write_report([summary], tmp_path / "r").markdown_path.read_text()
+    assert "## What decided the answers" in md and "| biomixqa-tf | kg | ontology | 1 | 0 | 0.0% |" in md

@@ -7,7 +7,7 @@ import pytest
 
 from kgrag.context import Candidate
 from kgrag.errors import QuestionError
-from kgrag.graph.schema import NodeRecord
+from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.linking import EntityLinker, candidate_spans
 from kgrag.pipeline import Pipeline, validate_question
 from kgrag.pruning import prune
@@ -153,6 +153,22 @@ def test_evidence_mode_decides_from_the_graph_and_abstains_honestly(store, embed
     assert tf_none.choice is None and tf_none.abstained and "unsupported" in tf_none.text
     assert doid_ok.choice == "True" and doid_bad.choice == "False"
     assert mcq_none.choice is None and mcq_none.abstained
+    # what decided each answer, in the Answer: direct edges, a stated identifier; nothing where it abstained
+    assert (mcq.support, tf_yes.support, tf_not.support, doid_ok.support) == ("direct", "direct", "direct", "identifier")
+    assert mcq.support_confidence == 1.0 and tf_none.support is None and mcq_none.support is None
+    assert all(e.support == "direct" and e.path == [e.id] for e in tf_yes.evidence if e.id.endswith("NCBIGene:64127"))
+
+
+def test_a_subtypes_edge_decides_inferred_and_is_marked_in_the_answer(store, embedder, settings):
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+                    generator=_NoLLM())
+    # psoriatic arthritis is a psoriasis: nothing joins psoriasis to CAT directly, its subtype is added here
+    store.load_edges([EdgeRecord(source_id="DOID:9008", type="ASSOCIATES_DaG", target_id="NCBIGene:847", sources=["DISEASES"])])
+    [a] = pipe.answer_batch([Question(text="Psoriasis associates Gene CAT", task="true_false")])
+    assert a.choice == "True" and a.support == "ontology" and a.support_confidence == pytest.approx(0.8)
+    [inferred] = [e for e in a.evidence if e.support == "ontology"]
+    assert inferred.path == ["DOID:9008|ASSOCIATES_DaG|NCBIGene:847", "DOID:9008|ISA_DiD|DOID:8893"]
+    assert "evidence: inferred" in " ".join(a.trace)
 
 
 def test_llm_plus_evidence_uses_the_llm_only_where_evidence_is_silent(store, embedder, smollm, settings):

@@ -74,14 +74,19 @@ def ask(
         return
     console = Console()
     console.print(f"[bold]Answer:[/bold] {result.choice or result.text}")
-    if result.entities:
-        console.print("[bold]Entities:[/bold] " + ", ".join(f"{e.name} ({e.node_id}, {e.method})" for e in result.entities))
-    table = Table("score", "evidence", "sources", title=f"Evidence ({len(result.evidence)} kept, {result.dropped_evidence} pruned)")
+    if result.support:
+        conf = f", confidence {result.support_confidence:.2f}" if result.support_confidence is not None else ""
+        console.print(f"[bold]Decided by:[/bold] {result.support} support{conf}")
+    for e in result.entities:
+        console.print(f"[bold]Entity[/bold] {e.name} ({e.node_id}, {e.method}): {e.reason}")
+    table = Table("score", "support", "evidence", "sources",
+                  title=f"Evidence ({len(result.evidence)} kept, {result.dropped_evidence} pruned)")
     for ev in result.evidence:
-        table.add_row(f"{ev.score:.2f}", ev.text[:160], ", ".join(ev.sources))
+        table.add_row(f"{ev.score:.2f}", ev.support or "", ev.text[:160], ", ".join(ev.sources))
     console.print(table)
     for claim in result.claims:
-        console.print(f"claim {claim.head} — {claim.tail}: [bold]{claim.verdict}[/bold] {', '.join(claim.sources)}")
+        extra = f" via {' > '.join(claim.path)} (confidence {claim.confidence:.2f})" if claim.verdict == "inferred" else ""
+        console.print(f"claim {claim.head} — {claim.tail}: [bold]{claim.verdict}[/bold] {', '.join(claim.sources)}{extra}")
     for decision in result.gate:
         console.print(f"gate stage {decision.stage}: retrieve={decision.retrieve} ({decision.reason})")
     console.print("[dim]" + "; ".join(result.trace) + "[/dim]")

@@ -46,6 +46,9 @@ def _print_summary(summary: Any, anchors: list[dict[str, Any]], extra: dict[str,
                   f"accuracy {s.score.accuracy.fmt()}  macro-F1 {s.score.macro_f1.fmt()}  unparseable {s.score.parse_failed}")
     if s.covered is not None:
         console.print(f"  covered rows={s.covered.n}: accuracy {s.covered.accuracy.fmt()}")
+    if s.support:
+        console.print("  decided by: " + ", ".join(f"{kind} {c.rows} ({c.correct} right)" if kind != "abstained"
+                                                  else f"{kind} {c.rows}" for kind, c in s.support.items()))
     for b in s.baselines:
         console.print(f"  baseline {b.name:<20} {b.accuracy.fmt()}  ({b.description})")
     for a in anchors:

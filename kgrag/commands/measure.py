@@ -30,7 +30,7 @@ def eval_linking(
         typer.echo(report.model_dump_json(indent=2))
         return
     typer.echo(f"rows {report.rows}: accuracy (expected node among linked) {report.accuracy_any:.3f}, "
-               f"first linked {report.accuracy_top:.3f}, within one is-a hop {report.accuracy_within_one_isa:.3f}; by method {report.by_method}; no entity {report.no_entity}; "
+               f"first linked {report.accuracy_top:.3f}, within one is-a hop {report.accuracy_within_one_isa:.3f}; by method {report.by_method}; hits by way {report.by_way}; no entity {report.no_entity}; "
                f"{report.questions_per_second:.0f} questions/s")
     for miss in report.misses[:show_misses]:
         typer.echo(f"  miss row {miss.row}: {miss.text!r} expected {miss.expected!r}, linked {miss.linked}")
