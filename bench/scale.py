@@ -147,8 +147,10 @@ def measure(store: Any, mix: dict[str, Any], scale: float, args: argparse.Namesp
     row: dict[str, Any] = {"backend": backend, "scale": scale, "load": os.getloadavg()[0]}
     start = time.perf_counter()
     row["nodes"] = store.load_nodes(nodes_of(mix, scale), batch_size=args.batch_size)
+    row["nodes_s"] = time.perf_counter() - start
     row["edges"] = store.load_edges(edges_of(mix, scale, args.seed), batch_size=args.batch_size)
     row["build_s"] = time.perf_counter() - start
+    row["edges_s"] = row["build_s"] - row["nodes_s"]
     row["build_rss_mb"] = peak_rss_mb()
     row["disk_mb"] = disk_mb(where)
     print(f"  {backend} x{scale:g}: built {row['nodes']:,} nodes, {row['edges']:,} edges in {row['build_s']:.1f} s",
@@ -173,7 +175,10 @@ def measure(store: Any, mix: dict[str, Any], scale: float, args: argparse.Namesp
     row["id32_p50"] = p(latencies(lambda: store.get_nodes(some("Gene", 32)), args.repeats), 50)
     for k in SEED_COUNTS:
         repeats = max(3, args.repeats // max(1, k // 8))
-        hop = latencies(lambda: store.neighbourhood(some("Disease", k), limit_per_node=LIMIT), repeats)
+        returned: list[int] = []
+        hop = latencies(lambda: returned.append(len(store.neighbourhood(some("Disease", k), limit_per_node=LIMIT))),
+                        repeats)
+        row[f"hop{k}_edges"] = statistics.mean(returned)
         opt = latencies(lambda: store.edges_between(some("Disease", k), some("Gene", OPTIONS_PER_SEED * k)), repeats)
         row[f"hop{k}_p50"], row[f"hop{k}_p99"] = p(hop, 50), p(hop, 99)
         row[f"opt{k}_p50"], row[f"opt{k}_p99"] = p(opt, 50), p(opt, 99)
@@ -255,10 +260,11 @@ def run_one(backend: str, scale: float, args: argparse.Namespace) -> dict[str, A
 
 # --- the report ----------------------------------------------------------------------------------
 
-COLUMNS = [("edges", "edges", "{:,.0f}"), ("build_s", "build s", "{:.1f}"), ("disk_mb", "disk MB", "{:.0f}"),
+COLUMNS = [("edges", "edges", "{:,.0f}"), ("build_s", "build s", "{:.1f}"), ("nodes_s", "nodes s", "{:.1f}"),
+           ("edges_s", "edges s", "{:.1f}"), ("disk_mb", "disk MB", "{:.0f}"),
            ("peak_rss_mb", "peak RSS MB", "{:.0f}"), ("linker_s", "linker s", "{:.2f}"),
            ("linker_mb", "linker MB", "{:.0f}"), ("name32_p50", "name32", "{:.2f}"), ("id32_p50", "id32", "{:.2f}"),
-           *[(f"hop{k}_{q}", f"hop{k} {q}", "{:.1f}") for k in SEED_COUNTS for q in ("p50", "p99")],
+           *[(f"hop{k}_{q}", f"hop{k} {q}", "{:.1f}") for k in SEED_COUNTS for q in ("edges", "p50", "p99")],
            *[(f"opt{k}_{q}", f"opt{k} {q}", "{:.1f}") for k in SEED_COUNTS for q in ("p50", "p99")],
            ("cold_sentences_p50", "cold sents", "{:.0f}"), ("cold_fetch_p50", "cold fetch", "{:.1f}"),
            ("cold_prune_p50", "cold prune", "{:.1f}"), ("load", "load", "{:.1f}")]
@@ -313,32 +319,36 @@ def report(rows: list[dict[str, Any]], plot: Path | None) -> None:
 
 
 def write_plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Three log-log panels (build, queries, memory); one colour per stage, solid LadybugDB, dashed Bolt."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("time (ms, s for build and linker)", ["build_s", "linker_s", "name32_p50", "id32_p50", "hop32_p50",
-                                                    "hop256_p50", "opt32_p50", "opt256_p50", "cold_prune_p50"]),
+    panels = [("build and linker (s)", ["build_s", "linker_s"]),
+              ("queries (ms, p50)", ["name32_p50", "id32_p50", "hop32_p50", "hop256_p50", "opt32_p50", "opt256_p50",
+                                     "cold_prune_p50"]),
               ("memory and disk (MB)", ["disk_mb", "peak_rss_mb", "linker_mb"])]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    colours = {key: f"C{i}" for i, key in enumerate(k for _, keys in panels for k in keys)}
+    fig, axes = plt.subplots(1, 3, figsize=(18, 6.5))
     for ax, (title, keys) in zip(axes, panels):
         for backend, style in (("ladybug", "-o"), ("bolt", "--s")):
             mine = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["edges"])
             for key in keys:
                 points = [(r["edges"], r[key]) for r in mine if r.get(key) and r[key] > 0]
                 if points:
-                    ax.plot(*zip(*points), style, label=f"{backend}: {STAGES[key]}")
+                    ax.plot(*zip(*points), style, color=colours[key], label=f"{backend}: {STAGES[key]}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("edges")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("kgrag: cost against graph size (synthetic graphs, SPOKE label and edge-type mix)")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    fig.suptitle("kgrag: cost against graph size (synthetic graphs with the public graph's label and edge-type mix; "
+                 "solid LadybugDB, dashed Bolt/ArcadeDB)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
 # --- main ----------------------------------------------------------------------------------------
