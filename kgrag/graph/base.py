@@ -24,7 +24,8 @@ class GraphStore(Protocol):
     - ``find_by_name`` matches names and synonyms case- and punctuation-insensitively (the caller
       passes keys normalised by :func:`kgrag.text.normalise`), returning every match per key.
     - ``neighbourhood`` returns the one-hop edges of the given nodes, both directions, optionally
-      restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one query.
+      restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one call (one
+      round-trip on a server; the embedded store runs one primary-key query per seed in-process).
     - ``edges_between`` returns the edges joining any node of ``ids_a`` to any of ``ids_b``.
     - ``iter_edges`` streams every edge once, in batches (``kgrag build-edge-vectors`` reads it).
     - ``get_nodes``, ``find_by_name``, ``neighbourhood`` and ``edges_between`` find their nodes
@@ -171,11 +172,15 @@ def key_changes(old: dict[str, list[str]], new: dict[str, list[str]]) -> tuple[d
     drop: dict[str, set[str]] = {}
     add: dict[str, list[str]] = {}
     for node_id, keys in old.items():
-        for key in set(keys) - set(new.get(node_id, [])):
-            drop.setdefault(key, set()).add(node_id)
+        kept = set(new.get(node_id, []))
+        for key in keys:
+            if key not in kept:
+                drop.setdefault(key, set()).add(node_id)
     for node_id, keys in new.items():
-        for key in set(keys) - set(old.get(node_id, [])):
-            add.setdefault(key, []).append(node_id)
+        had = set(old.get(node_id, []))
+        for key in keys:  # in the node's order: stored id lists come out the same on every run
+            if key not in had:
+                add.setdefault(key, []).append(node_id)
     return drop, add
 
 
