@@ -81,6 +81,28 @@ def test_a_build_is_published_with_its_manifest(home: Path) -> None:
     assert again[:2] == (nodes, edges) and again[2] != build_id
 
 
+def test_a_graph_from_before_the_name_key_table_is_refused_and_a_plain_build_adds_it(home: Path) -> None:
+    from kgrag.graph.ladybug_store import KEY_TABLE
+    from kgrag.graph.serving import write_manifest
+
+    _build("--clear")
+    live = home / "graph.lbug"
+    with LadybugGraphStore(live) as store:
+        store._run(f"DROP TABLE {KEY_TABLE}")  # a graph an earlier kgrag built: no key table
+    manifest = read_manifest(live)
+    write_manifest(live, manifest.model_copy(update={"accept": [manifest.accept[0].model_copy(
+        update={"size": live.stat().st_size})]}))  # its manifest matches it: only the key table is missing
+    with pytest.raises(GraphStoreError, match=f"lacks what its lookups need: the name key table {KEY_TABLE}.*build-graph"):
+        open_serving_graph(load_settings())
+    _build()  # a plain build copies the live graph and opens the copy read-write: the table is added
+    store = open_serving_graph(load_settings())
+    try:
+        assert store.missing_indexes() == []
+        assert [n.id for n in store.find_by_name(["psoriasis"])["psoriasis"]] == ["DOID:8893"]
+    finally:
+        store.close()
+
+
 def _failing_edges(after: int):
     """A load_edges that writes nothing and fails once ``after`` edges were read (a build dying part way)."""
     original = LadybugGraphStore.load_edges

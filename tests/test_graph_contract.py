@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import importlib.util
-
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -380,3 +380,107 @@ def urlparse_port(uri: str) -> int:
     from urllib.parse import urlparse
 
     return int(urlparse(uri).port or 0)
+
+
+# --- lookups through indexes, never a scan (issue 13 item 2) -------------------------------------
+
+
+def scans(store: GraphStore, query: str, params: dict) -> list[str]:
+    """The parts of the plan that read every node of a table instead of going through an index."""
+    plan = store.query_plan(query, params)
+    if store.backend == "ladybug":
+        # PRIMARY_KEY_SCAN_NODE_TABLE / QUERY_PRIMARY_KEY_LOOKUP are index lookups; a plain
+        # SCAN_NODE_TABLE reads the whole table (a hash join's build side is one too).
+        return [op for op in re.findall(r"([A-Z_]+)\[\d+\]", plan) if op in ("SCAN_NODE_TABLE", "HASH_JOIN_BUILD")]
+    # Neo4j names its scan operators; ArcadeDB marks every node match with the index it used.
+    return re.findall(r"AllNodesScan|NodeByLabelScan", plan) + [
+        line for line in plan.splitlines() if "MATCH NODE" in line and "[index:" not in line
+    ]
+
+
+def lookup_queries(store: GraphStore) -> dict[str, tuple[str, dict]]:
+    if store.backend == "ladybug":
+        from kgrag.graph import ladybug_store as module
+
+        seed = module.SEED_EDGES.format(where="")
+        typed = module.SEED_EDGES.format(where=module.TYPE_FILTER)
+        pair = module.PAIR_EDGES
+        pair_params = {"id": "DOID:8893", "b": ["NCBIGene:3106"]}
+        seed_params = {"id": "DOID:8893"}
+        scan = "MATCH (n:Node) WHERE n.name = $name RETURN n.id"
+    else:
+        from kgrag.graph import neo4j_store as module
+
+        seed = module.SEED_EDGES.format(where="", edges="es")
+        typed = module.SEED_EDGES.format(where=module.TYPE_FILTER, edges="es")
+        pair = module.PAIR_EDGES
+        pair_params = {"a": ["DOID:8893", "DOID:9008"], "b": ["NCBIGene:3106"]}
+        seed_params = {"ids": ["DOID:8893", "DOID:9008"]}
+        scan = "MATCH (n:Entity) WHERE n.name = $name RETURN n.id"
+    return {
+        "ids": (module.ID_LOOKUP, {"ids": ["DOID:8893", "NCBIGene:3106"]}),
+        "names": (module.KEY_LOOKUP, {"keys": ["psoriasis", "hla b"]}),
+        "neighbourhood": (seed, seed_params),
+        "neighbourhood by type": (typed, {**seed_params, "types": ["ASSOCIATES_DaG"]}),
+        "edges_between": (pair, pair_params),
+        "control: name without index": (scan, {"name": "psoriasis"}),
+    }
+
+
+def test_lookups_go_through_an_index_never_a_scan(loaded: GraphStore) -> None:
+    queries = lookup_queries(loaded)
+    control = queries.pop("control: name without index")
+    assert scans(loaded, *control), "the plan check must see a scan where there is one"
+    found = {name: scans(loaded, query, params) for name, (query, params) in queries.items()}
+    assert found == {name: [] for name in queries}, {name: loaded.query_plan(*queries[name]) for name in found if found[name]}
+    assert loaded.missing_indexes() == []
+
+
+def test_name_keys_follow_renames_and_shared_names(loaded: GraphStore) -> None:
+    loaded.load_nodes([node("MONDO:7", "Gene", "TERT")])  # a second node named TERT
+    assert sorted(n.id for n in loaded.find_by_name(["tert"])["tert"]) == ["MONDO:7", "NCBIGene:7015"]
+    loaded.load_nodes([node("NCBIGene:7015", "Gene", "telomerase reverse transcriptase")])  # loses the name TERT
+    assert [n.id for n in loaded.find_by_name(["tert"])["tert"]] == ["MONDO:7"]
+    assert [n.id for n in loaded.find_by_name(["Telomerase reverse-transcriptase"])["Telomerase reverse-transcriptase"]] \
+        == ["NCBIGene:7015"]
+    loaded.load_nodes([node("NCBIGene:1", "Gene", "A1BG", synonyms=["alpha 1B glycoprotein"])])
+    assert [n.id for n in loaded.find_by_name(["alpha-1B glycoprotein"])["alpha-1B glycoprotein"]] == ["NCBIGene:1"]
+
+
+def test_a_ladybug_graph_without_the_name_key_table_is_refused_then_migrated(tmp_path: Path) -> None:
+    from kgrag.graph.ladybug_store import KEY_TABLE
+    from kgrag.graph.serving import check_serving
+
+    path = tmp_path / "old.lbug"
+    with LadybugGraphStore(path) as store:
+        store.load_nodes(NODES)
+        store.load_edges(EDGES)
+        store._run(f"DROP TABLE {KEY_TABLE}")  # what a graph written before the key table looks like
+    with LadybugGraphStore(path, read_only=True) as old:
+        assert "NameKey" in old.missing_indexes()[0]
+        with pytest.raises(GraphStoreError, match="lacks what its lookups need.*NameKey.*build-graph"):
+            check_serving(old)
+        with pytest.raises(GraphStoreError, match="missing the name key table NameKey"):
+            old.find_by_name(["psoriasis"])
+    with LadybugGraphStore(path) as migrated:  # opened read-write: the key table is built from the nodes
+        assert migrated.missing_indexes() == []
+        assert [n.id for n in migrated.find_by_name(["psoriasis vulgaris"])["psoriasis vulgaris"]] == ["DOID:8893"]
+        check_serving(migrated)
+
+
+def test_a_bolt_graph_without_name_keys_is_refused_then_backfilled(bolt_store: GraphStore) -> None:
+    from kgrag.graph.serving import check_serving
+
+    bolt_store.clear()
+    bolt_store.load_nodes(NODES)
+    bolt_store.load_edges(EDGES)
+    bolt_store._write(lambda tx: tx.run("MATCH (k:NameKey) DELETE k").consume())  # a graph loaded before the keys
+    assert "NameKey" in bolt_store.missing_indexes()[0]
+    with pytest.raises(GraphStoreError, match="lacks what its lookups need.*NameKey.*build-graph"):
+        check_serving(bolt_store)
+    bolt_store.load_nodes([node("DOID:1", "Disease", "new disease")])  # the next load adds them from every node
+    assert bolt_store.missing_indexes() == []
+    found = bolt_store.find_by_name(["psoriasis vulgaris", "new disease"])
+    assert [n.id for n in found["psoriasis vulgaris"]] == ["DOID:8893"]
+    assert [n.id for n in found["new disease"]] == ["DOID:1"]
+    bolt_store.clear()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from kgrag.graph.rows import check_edge_types, check_labels, normalise_keys, unique
 from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord
+
+S = TypeVar("S", bound="GraphStoreBase")
 
 
 @runtime_checkable
@@ -20,9 +24,13 @@ class GraphStore(Protocol):
     - ``find_by_name`` matches names and synonyms case- and punctuation-insensitively (the caller
       passes keys normalised by :func:`kgrag.text.normalise`), returning every match per key.
     - ``neighbourhood`` returns the one-hop edges of the given nodes, both directions, optionally
-      restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one query.
+      restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one call (one
+      round-trip on a server; the embedded store runs one primary-key query per seed in-process).
     - ``edges_between`` returns the edges joining any node of ``ids_a`` to any of ``ids_b``.
     - ``iter_edges`` streams every edge once, in batches (``kgrag build-edge-vectors`` reads it).
+    - ``get_nodes``, ``find_by_name``, ``neighbourhood`` and ``edges_between`` find their nodes
+      through an index or key table, never a scan of the nodes (``missing_indexes`` says when a
+      graph lacks one; the plans are checked by the contract tests).
     - All user values travel as query parameters.
     - ``read_marker``/``write_marker`` keep one :class:`BuildMarker` in the store, outside the
       graph: ``schema()`` and the lookups never count or return it (kgrag/graph/serving.py reads it).
@@ -60,6 +68,14 @@ class GraphStore(Protocol):
 
     def schema(self) -> GraphSchema: ...
 
+    def missing_indexes(self) -> list[str]:
+        """The lookup indexes or key tables this graph lacks (one that predates them), each with its fix; [] when none."""
+        ...
+
+    def query_plan(self, query: str, parameters: dict[str, Any] | None = None) -> str:
+        """The plan the backend reports for a read query (EXPLAIN/PROFILE), as text: for checking index use."""
+        ...
+
     def clear(self) -> None: ...
 
     def read_marker(self) -> BuildMarker | None: ...
@@ -67,3 +83,113 @@ class GraphStore(Protocol):
     def write_marker(self, marker: BuildMarker) -> None: ...
 
     def close(self) -> None: ...
+
+
+class GraphStoreBase(ABC):
+    """What both backends share: argument checks, name lookup through the key table, ``schema()``,
+    counting and the context manager. A backend supplies the queries (:meth:`_rows`), the two
+    schema queries, and the indexed lookups (:meth:`_ids_by_key`, :meth:`get_nodes`).
+
+    Name lookup never scans the nodes: each normalised name or synonym is a key of the name key
+    table (``NameKey``: key -> node ids, unique on key, indexed in both stores), so
+    :meth:`find_by_name` is one indexed lookup of the keys and one of the ids, whatever the graph's size.
+    """
+
+    backend: str
+    location: str
+    # Two queries returning (label, count) and (edge type, count) rows.
+    _NODE_COUNTS: str
+    _EDGE_COUNTS: str
+
+    @abstractmethod
+    def _rows(self, query: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
+        """Run one read query with parameters; rows as lists (GraphStoreError on failure)."""
+
+    @abstractmethod
+    def _ids_by_key(self, keys: list[str]) -> dict[str, list[str]]:
+        """Normalised key -> ids of the nodes that have it as name or synonym (indexed; keys not found left out)."""
+
+    @abstractmethod
+    def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _count(self, query: str, parameters: dict[str, Any] | None = None) -> int:
+        return int(self._rows(query, parameters)[0][0])
+
+    def schema(self) -> GraphSchema:
+        nodes = self._rows(self._NODE_COUNTS)
+        edges = self._rows(self._EDGE_COUNTS)
+        return GraphSchema(
+            backend=self.backend,
+            node_counts={label: int(count) for label, count in sorted(nodes)},
+            edge_counts={edge_type: int(count) for edge_type, count in sorted(edges)},
+        )
+
+    def find_by_name(self, keys: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, list[NodeRecord]]:
+        """Every node whose normalised name or synonym equals each key's normalised form (two indexed lookups)."""
+        wanted = normalise_keys(keys)
+        label_filter = check_labels(labels)
+        lookup = unique([k for k in wanted.values() if k])
+        ids_by_key = self._ids_by_key(lookup) if lookup and label_filter != [] else {}
+        nodes = {n.id: n for n in self.get_nodes(unique([i for ids in ids_by_key.values() for i in ids]))}
+        allowed = set(label_filter) if label_filter is not None else None
+        found = {
+            key: [nodes[i] for i in ids if i in nodes and (allowed is None or nodes[i].label in allowed)]
+            for key, ids in ids_by_key.items()
+        }
+        return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
+
+
+def neighbourhood_args(
+    node_ids: Sequence[str], edge_types: Sequence[str] | None, limit_per_node: int | None
+) -> tuple[list[str], list[str] | None] | None:
+    """Checked arguments of ``neighbourhood``: (unique seeds, edge types), or None when the answer is empty."""
+    types = check_edge_types(edge_types)
+    if limit_per_node is not None and limit_per_node < 0:
+        raise ValueError(f"limit_per_node must be >= 0, got {limit_per_node}")
+    seeds = unique(list(node_ids))
+    if not seeds or types == [] or limit_per_node == 0:
+        return None
+    return seeds, types
+
+
+def check_batch_size(batch_size: int) -> int:
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    return batch_size
+
+
+def key_changes(old: dict[str, list[str]], new: dict[str, list[str]]) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Name-key edits for nodes whose keys go from ``old[id]`` to ``new[id]``: (key -> ids to drop, key -> ids to add)."""
+    drop: dict[str, set[str]] = {}
+    add: dict[str, list[str]] = {}
+    for node_id, keys in old.items():
+        kept = set(new.get(node_id, []))
+        for key in keys:
+            if key not in kept:
+                drop.setdefault(key, set()).add(node_id)
+    for node_id, keys in new.items():
+        had = set(old.get(node_id, []))
+        for key in keys:  # in the node's order: stored id lists come out the same on every run
+            if key not in had:
+                add.setdefault(key, []).append(node_id)
+    return drop, add
+
+
+def apply_key_changes(current: dict[str, list[str]], drop: dict[str, set[str]], add: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The key-table rows to write: each touched key's ids after dropping and adding (``current`` = stored ids)."""
+    rows = []
+    for key in unique([*drop, *add]):
+        before = current.get(key, [])
+        after = unique([i for i in before if i not in drop.get(key, set())] + add.get(key, []))
+        if after != before:
+            rows.append({"key": key, "ids": after})
+    return rows

@@ -6,8 +6,18 @@ Schema (declared, fixed)::
          xrefs STRING[], sources STRING[], props STRING)
     Edge(FROM Node TO Node, type STRING, sources STRING[], props STRING)
 
+    NameKey(key STRING PRIMARY KEY, ids STRING[])
+
 One relationship table holds every edge type (``type`` is a property, filtered with a parameter);
 ``props`` is the JSON of ``properties``; ``keys`` the normalised name and synonyms.
+
+Lookups never scan: ids go through ``Node``'s primary-key index; names through the key table
+``NameKey`` (normalised name or synonym -> node ids, primary key ``key``), kept in step with every
+node write. A neighbourhood is one primary-key lookup per seed, then that node's adjacency lists
+(LadybugDB plans ``UNWIND $ids ... MATCH (s {id: x})-[r]-()`` as a hash join over the whole
+relationship table, and ``list_contains($ids, s.id)`` as a scan of every id). A graph written
+before the key table existed gets it when first opened read-write; read-only, it is refused with
+the fix (:meth:`LadybugGraphStore.missing_indexes`, checked by kgrag/graph/serving.py).
 
 Loading into an empty table (a fresh build) streams every batch of the call into one temporary CSV
 and writes it with one ``COPY FROM`` (LadybugDB's bulk path: COPY into an empty relationship table
@@ -41,9 +51,9 @@ from typing import Any
 import ladybug
 
 from kgrag.errors import GraphStoreError
+from kgrag.graph.base import GraphStoreBase, apply_key_changes, check_batch_size, key_changes, neighbourhood_args
 from kgrag.graph.rows import (
     NODE_FIELDS,
-    check_edge_types,
     check_labels,
     chunks,
     dedupe_nodes,
@@ -55,10 +65,9 @@ from kgrag.graph.rows import (
     merged_row,
     node_from_row,
     node_row,
-    normalise_keys,
     unique,
 )
-from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord
+from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, NodeRecord
 
 URI_PREFIX = "ladybug://"
 _SEP = "\x1f"  # unit separator: joins list elements in the CSV files COPY reads
@@ -74,6 +83,20 @@ _EDGE_DDL = "CREATE REL TABLE IF NOT EXISTS Edge(FROM Node TO Node, type STRING,
 # The build marker (kgrag.graph.schema.BuildMarker as JSON): its own table, so no Node/Edge query sees it.
 MARKER_TABLE = "KgragBuild"
 _MARKER_DDL = f"CREATE NODE TABLE IF NOT EXISTS {MARKER_TABLE}(id STRING PRIMARY KEY, marker STRING)"
+# The name key table: normalised name or synonym -> ids of the nodes that have it (primary key: indexed).
+KEY_TABLE = "NameKey"
+_KEY_BUILD = "NameKeyBuild"  # filled under this name, then renamed: readers never see a half-filled table
+_KEY_DDL = "CREATE NODE TABLE {table}(key STRING PRIMARY KEY, ids STRING[])"
+_KEY_FILL = "COPY {table} FROM (MATCH (n:Node) UNWIND n.keys AS k RETURN k, collect(n.id))"
+# The indexed lookups (their plans are checked by tests/test_graph_contract.py: no node-table scan).
+ID_LOOKUP = f"UNWIND $ids AS x MATCH (n:Node {{id: x}}) RETURN {_N}"
+KEY_LOOKUP = f"UNWIND $keys AS x MATCH (k:{KEY_TABLE} {{key: x}}) RETURN k.key, k.ids"
+# No LIMIT in the query: LadybugDB 0.22 spends ~0.8 ms planning one; rows are read up to the limit instead.
+SEED_EDGES = "MATCH (s:Node {{id: $id}})-[r:Edge]-(o:Node){where} RETURN id(s), s.label, s.name, r, o.id, o.label, o.name"
+TYPE_FILTER = " WHERE list_contains($types, r.type)"
+# WITH before the filter: without it the planner scans every node for y (a hash join on ids).
+PAIR_EDGES = ("MATCH (x:Node {id: $id})-[r:Edge]-(y:Node) WITH x, r, y WHERE list_contains($b, y.id) "
+              "RETURN id(x), r, x.id, x.label, x.name, y.id, y.label, y.name")
 
 
 def path_from_uri(uri: str) -> Path:
@@ -136,7 +159,7 @@ class _CsvRows:
         self.count += 1
 
 
-class LadybugGraphStore:
+class LadybugGraphStore(GraphStoreBase):
     """GraphStore on an embedded LadybugDB database file (plus its ``.wal``).
 
     Example::
@@ -146,6 +169,8 @@ class LadybugGraphStore:
     """
 
     backend = "ladybug"
+    _NODE_COUNTS = "MATCH (n:Node) RETURN n.label, count(*)"
+    _EDGE_COUNTS = "MATCH ()-[r:Edge]->() RETURN r.type, count(*)"
 
     def __init__(
         self,
@@ -187,6 +212,29 @@ class LadybugGraphStore:
         except RuntimeError as exc:
             raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
 
+    _rows = _run
+
+    def _first(self, query: str, parameters: dict[str, Any], limit: int | None) -> list[list[Any]]:
+        """The first ``limit`` rows of a query (all when None), read one by one."""
+        if limit is None:
+            return self._run(query, parameters)
+        try:
+            result = self._conn.execute(query, parameters)
+            rows = []
+            while len(rows) < limit and result.has_next():
+                rows.append(result.get_next())
+            result.close()
+            return rows
+        except RuntimeError as exc:
+            raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
+
+    def query_plan(self, query: str, parameters: dict[str, Any] | None = None) -> str:
+        """The physical plan LadybugDB chooses for a query (``EXPLAIN``), as text."""
+        return "\n".join(str(row[0]) for row in self._run(f"EXPLAIN {query}", parameters))
+
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self._run("CALL show_tables() RETURN name")}
+
     @contextmanager
     def _copy_csv(self, table: str) -> Iterator["_CsvRows"]:
         """Collect rows in a temporary CSV file; on leaving, COPY them into ``table`` (if any)."""
@@ -210,10 +258,29 @@ class LadybugGraphStore:
     def create_schema(self) -> None:
         self._run(_NODE_DDL)
         self._run(_EDGE_DDL)
+        if KEY_TABLE not in self._tables():
+            self._build_name_keys()
+
+    def _build_name_keys(self) -> None:
+        """(Re)build the name key table from every node's keys; renamed into place only when filled."""
+        self._run(f"DROP TABLE IF EXISTS {_KEY_BUILD}")
+        self._run(_KEY_DDL.format(table=_KEY_BUILD))
+        if self._count("MATCH (n:Node) RETURN count(*)"):
+            self._run(_KEY_FILL.format(table=_KEY_BUILD))
+        self._run(f"DROP TABLE IF EXISTS {KEY_TABLE}")
+        self._run(f"ALTER TABLE {_KEY_BUILD} RENAME TO {KEY_TABLE}")
+
+    def missing_indexes(self) -> list[str]:
+        """The lookup structures this graph lacks (a graph written before they existed), each with the fix."""
+        if KEY_TABLE in self._tables():
+            return []
+        return [f"the name key table {KEY_TABLE} (the graph predates it): open it once read-write, e.g. "
+                "`kgrag build-graph` (it is added from the nodes), or rebuild with `kgrag build-graph --clear`"]
 
     def clear(self) -> None:
         self._run("DROP TABLE IF EXISTS Edge")
         self._run("DROP TABLE IF EXISTS Node")
+        self._run(f"DROP TABLE IF EXISTS {KEY_TABLE}")
         self.create_schema()
 
     def close(self) -> None:
@@ -239,16 +306,7 @@ class LadybugGraphStore:
             {"id": "graph", "marker": marker.model_dump_json()},
         )
 
-    def __enter__(self) -> "LadybugGraphStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- loading --------------------------------------------------------------------------------
-
-    def _count(self, query: str) -> int:
-        return int(self._run(query)[0][0])
 
     def load_nodes(self, nodes: Iterable[NodeRecord], batch_size: int = 5000) -> int:
         if self._count("MATCH (n:Node) RETURN count(*)") == 0:
@@ -274,6 +332,7 @@ class LadybugGraphStore:
                         seen.add(row["id"])
                         csv_rows.add(_node_csv(row))
                 written += len(rows)
+        self._build_name_keys()  # from the copied nodes in one pass; the late repeats below keep it in step
         if late:
             self._write_nodes(list(late.values()))
         return written
@@ -284,6 +343,9 @@ class LadybugGraphStore:
         stored = {row[0]: list(row[1:]) for row in found}
         changed = [r for r in rows if r["id"] in stored and [r[f] for f in _STORED_FIELDS] != stored[r["id"]]]
         new = [r for r in rows if r["id"] not in stored]
+        keys_at = _STORED_FIELDS.index("keys")
+        self._write_keys({r["id"]: list(stored[r["id"]][keys_at] or []) for r in changed},
+                         {r["id"]: r["keys"] for r in changed + new})
         if changed:
             self._run(
                 "UNWIND $rows AS row MATCH (n:Node {id: row.id}) SET n.label = row.label, n.name = row.name, "
@@ -301,6 +363,17 @@ class LadybugGraphStore:
                 "keys: row.keys, synonyms: row.synonyms, xrefs: row.xrefs, sources: row.sources, props: row.props})",
                 {"rows": new},
             )
+
+    def _write_keys(self, old: dict[str, list[str]], new: dict[str, list[str]]) -> None:
+        """Keep the name key table in step with nodes whose keys change from ``old`` to ``new``."""
+        drop, add = key_changes(old, new)
+        touched = unique([*drop, *add])
+        if not touched:
+            return
+        current = {key: list(ids or []) for key, ids in self._run(KEY_LOOKUP, {"keys": touched})}
+        rows = apply_key_changes(current, drop, add)
+        if rows:
+            self._run(f"UNWIND $rows AS row MERGE (k:{KEY_TABLE} {{key: row.key}}) SET k.ids = row.ids", {"rows": rows})
 
     def load_edges(self, edges: Iterable[EdgeRecord], batch_size: int = 5000) -> int:
         if self._count("MATCH ()-[r:Edge]->() RETURN count(*)") == 0:
@@ -374,23 +447,16 @@ class LadybugGraphStore:
 
     def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]:
         wanted = unique(list(ids))
-        rows = self._run(f"UNWIND $ids AS x MATCH (n:Node {{id: x}}) RETURN {_N}", {"ids": wanted})
+        rows = self._run(ID_LOOKUP, {"ids": wanted}) if wanted else []
         return in_order(wanted, [node_from_row(row) for row in rows])
 
-    def find_by_name(self, keys: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, list[NodeRecord]]:
-        wanted = normalise_keys(keys)
-        label_filter = check_labels(labels)
-        # One scan of the key lists (measured faster than UNWIND $keys with a scan per key).
-        query = "MATCH (n:Node) UNWIND n.keys AS key WITH n, key WHERE list_contains($keys, key)"
-        params: dict[str, Any] = {"keys": unique([k for k in wanted.values() if k])}
-        if label_filter is not None:
-            query += " AND list_contains($labels, n.label)"
-            params["labels"] = label_filter
-        found: dict[str, list[NodeRecord]] = {}
-        if params["keys"] and label_filter != []:
-            for key, *node in self._run(f"{query} RETURN key, {_N}", params):
-                found.setdefault(key, []).append(node_from_row(node))
-        return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
+    def _ids_by_key(self, keys: list[str]) -> dict[str, list[str]]:
+        try:
+            return {key: list(ids or []) for key, ids in self._run(KEY_LOOKUP, {"keys": keys})}
+        except GraphStoreError:
+            if missing := self.missing_indexes():
+                raise GraphStoreError(f"cannot look up names in the graph at {self.path}: missing {missing[0]}") from None
+            raise
 
     def iter_names(self, labels: Sequence[str] | None = None) -> Iterator[tuple[str, str, str, list[str]]]:
         label_filter = check_labels(labels)
@@ -413,8 +479,7 @@ class LadybugGraphStore:
         For build-time work over the whole graph (``kgrag build-edge-vectors``): each view has its
         endpoints, type and sources, enough for :func:`kgrag.graph.schema.edge_sentence`.
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        check_batch_size(batch_size)
         query = ("MATCH (a:Node)-[r:Edge]->(b:Node) "
                  "RETURN a.id, a.label, a.name, r.type, b.id, b.label, b.name, r.sources")
         try:
@@ -438,65 +503,31 @@ class LadybugGraphStore:
         edge_types: Sequence[str] | None = None,
         limit_per_node: int | None = None,
     ) -> list[EdgeView]:
-        types = check_edge_types(edge_types)
-        if limit_per_node is not None and limit_per_node < 0:
-            raise ValueError(f"limit_per_node must be >= 0, got {limit_per_node}")
-        seeds = unique(list(node_ids))
-        if not seeds or types == [] or limit_per_node == 0:
+        """One primary-key lookup per seed, then its adjacency lists: cost grows with the seeds' degree, not the graph."""
+        args = neighbourhood_args(node_ids, edge_types, limit_per_node)
+        if args is None:
             return []
-        # Several seeds: a vectorised scan of the id column feeds a semi-mask to the relationship
-        # scan (measured faster than UNWIND + primary-key lookup, which the planner turns into a
-        # hash join over a full relationship scan). One seed: a primary-key lookup is faster still.
-        if len(seeds) == 1:
-            seed, conditions = "(s:Node {id: $id})", []
-        else:
-            seed, conditions = "(s:Node)", ["list_contains($ids, s.id)"]
-        if types is not None:
-            conditions.append("list_contains($types, r.type)")
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        edges = "es[0..$limit]" if limit_per_node is not None else "es"
-        query = (
-            f"MATCH {seed}-[r:Edge]-(o:Node){where} "
-            "WITH s, collect({r: r, oid: o.id, olabel: o.label, oname: o.name}) AS es "
-            f"RETURN id(s), s.id, s.label, s.name, {edges}"
-        )
-        params: dict[str, Any] = {"id": seeds[0]} if len(seeds) == 1 else {"ids": seeds}
-        if types is not None:
-            params["types"] = types
-        if limit_per_node is not None:
-            params["limit"] = limit_per_node
-        per_seed: dict[str, list[EdgeView]] = {}
-        for internal, sid, slabel, sname, items in self._run(query, params):
-            seed = (sid, slabel, sname)
-            views = per_seed.setdefault(sid, [])
-            for it in items:
-                rel, other = it["r"], (it["oid"], it["olabel"], it["oname"])
+        seeds, types = args
+        query = SEED_EDGES.format(where=TYPE_FILTER if types is not None else "")
+        params: dict[str, Any] = {"types": types} if types is not None else {}
+        views: list[EdgeView] = []
+        for seed_id in seeds:
+            for internal, slabel, sname, rel, oid, olabel, oname in self._first(query, {**params, "id": seed_id}, limit_per_node):
+                seed, other = (seed_id, slabel, sname), (oid, olabel, oname)
                 # An undirected match binds r both ways; its stored source tells the true direction.
                 source, target = (seed, other) if rel["_SRC"] == internal else (other, seed)
                 views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
-        return dedupe_views(v for seed in seeds for v in per_seed.get(seed, []))
+        return dedupe_views(views)
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
+        """For each node of ``ids_a`` (a primary-key lookup), its edges to any node of ``ids_b``."""
         a, b = unique(list(ids_a)), unique(list(ids_b))
         if not a or not b:
             return []
-        rows = self._run(
-            "MATCH (x:Node)-[r:Edge]-(y:Node) WHERE list_contains($a, x.id) AND list_contains($b, y.id) "
-            "RETURN id(x), r, x.id, x.label, x.name, y.id, y.label, y.name",
-            {"a": a, "b": b},
-        )
         views = []
-        for internal, rel, xi, xl, xn, yi, yl, yn in rows:
-            x, y = (xi, xl, xn), (yi, yl, yn)
-            source, target = (x, y) if rel["_SRC"] == internal else (y, x)
-            views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
+        for node_id in a:
+            for internal, rel, xi, xl, xn, yi, yl, yn in self._run(PAIR_EDGES, {"id": node_id, "b": b}):
+                x, y = (xi, xl, xn), (yi, yl, yn)
+                source, target = (x, y) if rel["_SRC"] == internal else (y, x)
+                views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
         return dedupe_views(views)
-
-    def schema(self) -> GraphSchema:
-        nodes = self._run("MATCH (n:Node) RETURN n.label, count(*)")
-        edges = self._run("MATCH ()-[r:Edge]->() RETURN r.type, count(*)")
-        return GraphSchema(
-            backend=self.backend,
-            node_counts={label: int(count) for label, count in sorted(nodes)},
-            edge_counts={edge_type: int(count) for edge_type, count in sorted(edges)},
-        )

@@ -5,6 +5,12 @@ label (``:Disease``, ``:Gene``, ...); properties ``id, label, name, keys, synony
 props`` where ``props`` is the JSON of ``properties`` and ``keys`` the normalised name and synonyms.
 A relationship's type is the edge type; it carries ``sources`` and ``props``.
 
+Lookups go through indexes: ids through the unique constraint on ``:Entity(id)``; names through
+key nodes ``(:NameKey {key, ids})`` (normalised name or synonym -> node ids, unique on ``key``),
+kept in step with every node write in the same transaction. A graph loaded before the key nodes
+existed gets them on its next load; until then :meth:`Neo4jGraphStore.missing_indexes` names the
+gap and readers refuse the graph (kgrag/graph/serving.py).
+
 Writes are batched ``UNWIND $rows`` in one transaction per batch; labels and relationship types
 are schema identifiers (validated, grouped in Python) and the only text put into a query;
 everything else is a parameter. Loading a node id again replaces its fields; a duplicate edge
@@ -35,9 +41,9 @@ from pydantic import SecretStr
 
 from kgrag.errors import GraphStoreError
 from kgrag.settings import mask_text
+from kgrag.graph.base import GraphStoreBase, apply_key_changes, check_batch_size, key_changes, neighbourhood_args
 from kgrag.graph.rows import (
     NODE_FIELDS,
-    check_edge_types,
     check_labels,
     chunks,
     dedupe_nodes,
@@ -49,20 +55,37 @@ from kgrag.graph.rows import (
     merged_row,
     node_from_row,
     node_row,
-    normalise_keys,
     unique,
 )
-from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord, check_identifier
+from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, NodeRecord, check_identifier
 
 ENTITY = "Entity"
 # The build marker (kgrag.graph.schema.BuildMarker as JSON) is one node with this label and no :Entity,
 # so schema() and every reader query, which all match :Entity, never see it.
 MARKER_LABEL = "KgragBuild"
+# Name key nodes: normalised name or synonym -> ids of the nodes that have it (no :Entity label).
+KEY_LABEL = "NameKey"
 _N = ", ".join(f"n.{field}" for field in NODE_FIELDS)
 SCHEMA_STATEMENTS = (
     f"CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:{ENTITY}) REQUIRE n.id IS UNIQUE",
     f"CREATE INDEX entity_label IF NOT EXISTS FOR (n:{ENTITY}) ON (n.label)",
+    f"CREATE CONSTRAINT name_key IF NOT EXISTS FOR (k:{KEY_LABEL}) REQUIRE k.key IS UNIQUE",
 )
+# The indexed lookups (tests/test_graph_contract.py checks that their plans use the indexes).
+ID_LOOKUP = f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN {_N}"
+KEY_LOOKUP = f"UNWIND $keys AS x MATCH (k:{KEY_LABEL} {{key: x}}) RETURN k.key, k.ids"
+SEED_EDGES = (
+    f"UNWIND $ids AS sid MATCH (s:{ENTITY} {{{{id: sid}}}})-[r]-(o:{ENTITY}){{where}} "
+    "WITH s, collect({{oid: o.id, olabel: o.label, oname: o.name, type: type(r), out: startNode(r) = s, "
+    "sources: r.sources, props: r.props}}) AS es RETURN s.id, s.label, s.name, {edges}"
+)
+TYPE_FILTER = " WHERE type(r) IN $types"
+PAIR_EDGES = (
+    f"UNWIND $a AS aid MATCH (x:{ENTITY} {{id: aid}})-[r]-(y:{ENTITY}) WHERE y.id IN $b "
+    "WITH startNode(r) = x AS out, x, y, r "
+    "RETURN out, x.id, x.label, x.name, type(r), y.id, y.label, y.name, r.sources, r.props"
+)
+_KEY_WRITE = f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) SET k.ids = row.ids"
 T = TypeVar("T")
 
 
@@ -73,7 +96,7 @@ def redact_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-class Neo4jGraphStore:
+class Neo4jGraphStore(GraphStoreBase):
     """GraphStore over Bolt (Neo4j 5, Aura, or a Bolt-speaking server such as ArcadeDB).
 
     Example::
@@ -85,6 +108,8 @@ class Neo4jGraphStore:
     """
 
     backend = "neo4j"
+    _NODE_COUNTS = f"MATCH (n:{ENTITY}) RETURN n.label, count(*)"
+    _EDGE_COUNTS = f"MATCH (:{ENTITY})-[r]->(:{ENTITY}) RETURN type(r), count(*)"
 
     def __init__(
         self,
@@ -134,6 +159,19 @@ class Neo4jGraphStore:
             raise self._error("query failed", exc) from None
         return [record.values() for record in records]
 
+    _rows = _read
+
+    def query_plan(self, query: str, parameters: dict[str, Any] | None = None) -> str:
+        """The plan the server reports for a read query (``PROFILE``: ArcadeDB names the index it used only there)."""
+        try:
+            _, summary, _ = self._driver.execute_query(f"PROFILE {query}", parameters or {}, database_=self.database,
+                                                      routing_="r")
+        except (Neo4jError, DriverError) as exc:
+            raise self._error("query failed", exc) from None
+        plan = summary.profile or summary.plan or {}
+        # ArcadeDB puts its plan in one string; Neo4j returns the operator tree.
+        return str(plan.get("args", {}).get("string-representation") or plan)
+
     def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
         try:
             with self._driver.session(database=self.database) as session:
@@ -156,11 +194,22 @@ class Neo4jGraphStore:
                 raise self._error("schema creation failed", exc) from None
 
     def clear(self) -> None:
-        def work(tx: ManagedTransaction) -> int:
-            return tx.run(f"MATCH (n:{ENTITY}) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*)").single(strict=True)[0]
+        for label in (ENTITY, KEY_LABEL):
+            def work(tx: ManagedTransaction, label: str = label) -> int:
+                return tx.run(f"MATCH (n:{label}) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*)").single(strict=True)[0]
 
-        while self._write(work):
-            pass
+            while self._write(work):
+                pass
+
+    def missing_indexes(self) -> list[str]:
+        """The lookup structures this graph lacks, each with the fix (empty when lookups are indexed)."""
+        missing = [f"the index or constraint of `{w}` (the server refused it; lookups would scan)"
+                   for w in self.schema_warnings if "entity_id" in w or "name_key" in w]
+        if self._read(f"MATCH (n:{ENTITY}) RETURN n.id LIMIT 1") and not self._read(f"MATCH (k:{KEY_LABEL}) RETURN k.key LIMIT 1"):
+            missing.append(f"name key nodes (:{KEY_LABEL}; the graph was loaded before they existed): load into it "
+                           "once, e.g. `kgrag build-graph` (they are added from the nodes), or rebuild with "
+                           "`kgrag build-graph --clear`")
+        return missing
 
     def close(self) -> None:
         self._driver.close()
@@ -180,21 +229,14 @@ class Neo4jGraphStore:
 
         self._write(work)
 
-    def __enter__(self) -> "Neo4jGraphStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- loading --------------------------------------------------------------------------------
-
-    def _count(self, query: str) -> int:
-        return int(self._read(query)[0][0])
 
     def load_nodes(self, nodes: Iterable[NodeRecord], batch_size: int = 5000) -> int:
         written = 0
         # Into an empty graph, only ids of earlier batches of this call can exist already.
         seen: set[str] | None = set() if self._count(f"MATCH (n:{ENTITY}) RETURN count(n)") == 0 else None
+        if seen is None and not self._read(f"MATCH (k:{KEY_LABEL}) RETURN k.key LIMIT 1"):
+            self._backfill_name_keys()
         for batch in chunks(nodes, batch_size):
             rows = [node_row(node) for node in dedupe_nodes(batch)]
             ask = [r["id"] for r in rows if seen is None or r["id"] in seen]
@@ -204,12 +246,43 @@ class Neo4jGraphStore:
             written += len(rows)
         return written
 
+    def _backfill_name_keys(self) -> None:
+        """Add the name key nodes of a graph loaded before they existed (one transaction: all or none)."""
+        keys: dict[str, list[str]] = defaultdict(list)
+        try:
+            with self._driver.session(database=self.database, default_access_mode="READ") as session:
+                for node_id, node_keys in session.run(f"MATCH (n:{ENTITY}) RETURN n.id, n.keys"):
+                    for key in node_keys or []:
+                        keys[key].append(node_id)
+        except (Neo4jError, DriverError) as exc:
+            raise self._error("query failed", exc) from None
+        rows = [{"key": key, "ids": ids} for key, ids in keys.items()]
+
+        def work(tx: ManagedTransaction) -> None:
+            for batch in chunks(rows, 5000):
+                tx.run(_KEY_WRITE, rows=batch).consume()
+
+        self._write(work)
+
+    @staticmethod
+    def _write_keys(tx: ManagedTransaction, old: dict[str, list[str]], new: dict[str, list[str]]) -> None:
+        """Keep the name key nodes in step with nodes whose keys change from ``old`` to ``new``."""
+        drop, add = key_changes(old, new)
+        touched = unique([*drop, *add])
+        if touched:
+            current = {key: list(ids or []) for key, ids in (r.values() for r in tx.run(KEY_LOOKUP, keys=touched))}
+            if rows := apply_key_changes(current, drop, add):
+                tx.run(_KEY_WRITE, rows=rows).consume()
+
     @staticmethod
     def _write_nodes(tx: ManagedTransaction, rows: list[dict[str, Any]], ask: list[str]) -> None:
         existing: dict[str, str] = {}
+        old_keys: dict[str, list[str]] = {}
         if ask:
-            found = tx.run(f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN n.id, n.label", ids=ask)
-            existing = {node_id: label for node_id, label in (record.values() for record in found)}
+            found = tx.run(f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN n.id, n.label, n.keys", ids=ask)
+            for node_id, label, keys in (record.values() for record in found):
+                existing[node_id], old_keys[node_id] = label, list(keys or [])
+        Neo4jGraphStore._write_keys(tx, old_keys, {r["id"]: r["keys"] for r in rows})
         old = [r for r in rows if r["id"] in existing]
         if old:
             tx.run(
@@ -277,26 +350,11 @@ class Neo4jGraphStore:
 
     def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]:
         wanted = unique(list(ids))
-        rows = self._read(f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN {_N}", {"ids": wanted})
+        rows = self._read(ID_LOOKUP, {"ids": wanted}) if wanted else []
         return in_order(wanted, [node_from_row(row) for row in rows])
 
-    def find_by_name(self, keys: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, list[NodeRecord]]:
-        wanted = normalise_keys(keys)
-        label_filter = check_labels(labels)
-        # One scan for all keys (measured faster on ArcadeDB than UNWIND $keys with a scan per key).
-        query = f"MATCH (n:{ENTITY}) WHERE any(k IN n.keys WHERE k IN $keys)"
-        params: dict[str, Any] = {"keys": unique([k for k in wanted.values() if k])}
-        if label_filter is not None:
-            query += " AND n.label IN $labels"
-            params["labels"] = label_filter
-        found: dict[str, list[NodeRecord]] = {}
-        if params["keys"] and label_filter != []:
-            wanted_keys = set(params["keys"])
-            for node_keys, *node in self._read(f"{query} RETURN n.keys, {_N}", params):
-                record = node_from_row(node)
-                for key in wanted_keys.intersection(node_keys or []):
-                    found.setdefault(key, []).append(record)
-        return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
+    def _ids_by_key(self, keys: list[str]) -> dict[str, list[str]]:
+        return {key: list(ids or []) for key, ids in self._read(KEY_LOOKUP, {"keys": keys})}
 
     def iter_names(self, labels: Sequence[str] | None = None) -> Iterator[tuple[str, str, str, list[str]]]:
         label_filter = check_labels(labels)
@@ -312,8 +370,7 @@ class Neo4jGraphStore:
 
     def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
         """Every edge of the graph, in batches of at most ``batch_size`` (streamed; properties not read)."""
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        check_batch_size(batch_size)
         query = (f"MATCH (a:{ENTITY})-[r]->(b:{ENTITY}) "
                  "RETURN a.id, a.label, a.name, type(r), b.id, b.label, b.name, r.sources")
         batch: list[EdgeView] = []
@@ -336,19 +393,13 @@ class Neo4jGraphStore:
         edge_types: Sequence[str] | None = None,
         limit_per_node: int | None = None,
     ) -> list[EdgeView]:
-        types = check_edge_types(edge_types)
-        if limit_per_node is not None and limit_per_node < 0:
-            raise ValueError(f"limit_per_node must be >= 0, got {limit_per_node}")
-        seeds = unique(list(node_ids))
-        if not seeds or types == [] or limit_per_node == 0:
+        args = neighbourhood_args(node_ids, edge_types, limit_per_node)
+        if args is None:
             return []
-        where = " WHERE type(r) IN $types" if types is not None else ""
+        seeds, types = args
+        where = TYPE_FILTER if types is not None else ""
         edges = "es[0..$limit]" if limit_per_node is not None else "es"
-        query = (
-            f"UNWIND $ids AS sid MATCH (s:{ENTITY} {{id: sid}})-[r]-(o:{ENTITY}){where} "
-            "WITH s, collect({oid: o.id, olabel: o.label, oname: o.name, type: type(r), out: startNode(r) = s, "
-            f"sources: r.sources, props: r.props}}) AS es RETURN s.id, s.label, s.name, {edges}"
-        )
+        query = SEED_EDGES.format(where=where, edges=edges)
         params: dict[str, Any] = {"ids": seeds}
         if types is not None:
             params["types"] = types
@@ -367,22 +418,8 @@ class Neo4jGraphStore:
         a, b = unique(list(ids_a)), unique(list(ids_b))
         if not a or not b:
             return []
-        query = (
-            f"UNWIND $a AS aid MATCH (x:{ENTITY} {{id: aid}})-[r]-(y:{ENTITY}) WHERE y.id IN $b "
-            "WITH startNode(r) = x AS out, x, y, r "
-            "RETURN out, x.id, x.label, x.name, type(r), y.id, y.label, y.name, r.sources, r.props"
-        )
         views = []
-        for out, xi, xl, xn, t, yi, yl, yn, sources, props in self._read(query, {"a": a, "b": b}):
+        for out, xi, xl, xn, t, yi, yl, yn, sources, props in self._read(PAIR_EDGES, {"a": a, "b": b}):
             x, y = (xi, xl, xn), (yi, yl, yn)
             views.append(edge_view(x, t, y, sources, props) if out else edge_view(y, t, x, sources, props))
         return dedupe_views(views)
-
-    def schema(self) -> GraphSchema:
-        nodes = self._read(f"MATCH (n:{ENTITY}) RETURN n.label, count(*)")
-        edges = self._read(f"MATCH (:{ENTITY})-[r]->(:{ENTITY}) RETURN type(r), count(*)")
-        return GraphSchema(
-            backend=self.backend,
-            node_counts={label: int(count) for label, count in sorted(nodes)},
-            edge_counts={edge_type: int(count) for edge_type, count in sorted(edges)},
-        )

@@ -8,6 +8,8 @@ graph with :func:`open_serving_graph`, which runs :func:`check_serving`. It refu
 - a graph whose build marker says ``building`` (a build is running or was killed part way; on
   Neo4j a ``--clear`` build empties the live graph, so readers are refused until it finishes);
 - a graph without nodes or without edges;
+- a graph without its lookup index or name key table (written before they existed; the store's
+  ``missing_indexes`` names the fix);
 - an embedded graph whose manifest (``graph.lbug.manifest.json``) names neither the build the file
   holds nor the file's size (the file was replaced, truncated or written to outside a build).
 
@@ -99,6 +101,8 @@ def check_serving(store: GraphStore) -> GraphSchema:
             f"the graph at {where} is being built or its build was interrupted (build {marker.build_id}, "
             f"started {marker.started}); wait for the build to finish or run `{FIX}`"
         )
+    if missing := store.missing_indexes():
+        raise GraphStoreError(f"the graph at {where} lacks what its lookups need: {'; '.join(missing)}")
     schema = store.schema()
     if schema.total_nodes == 0 or schema.total_edges == 0:
         raise GraphStoreError(
