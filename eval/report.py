@@ -44,6 +44,7 @@ from eval.metrics import (
 )
 from eval.runner import RunError, RunInputError, RunRow, git_commit, meta_path_for, read_run
 from kgrag.errors import KgragError
+from kgrag.picture import write_picture
 
 RECALL_KS = (1, 5, 10)
 
@@ -423,8 +424,8 @@ def write_row_pictures(runs: list[RunData], ids: list[str], out_dir: Path | str)
             graph = row_subgraph(row, run.path)
             title = f"{row.dataset} / {row.config} — row {row.id}: gold {row.gold}, predicted {row.parsed or 'unparseable'}"
             stem = out / f"{_safe_name(row.config)}-{_safe_name(row.id)}"
-            png = graph.write(stem.with_suffix(".png"), title=title)
-            page = graph.write(stem.with_suffix(".html"), title=title)
+            png = write_picture(graph, stem.with_suffix(".png"), title=title)
+            page = write_picture(graph, stem.with_suffix(".html"), title=title)
             pictures.append(RowPicture(id=row.id, dataset=row.dataset, config=row.config, question=row.question,
                                        gold=row.gold, predicted=row.parsed, correct=row.correct, png=png, html=page))
     return pictures

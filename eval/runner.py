@@ -46,6 +46,7 @@ from eval.parsing import parse_answer
 from kgrag.errors import InputError, KgragError
 from kgrag.generators import resolve_generator
 from kgrag.settings import Settings
+from kgrag.subgraph import build_subgraph
 from kgrag.types import Answer, Question
 
 DEFAULT_FACTORY = "kgrag.pipeline:Pipeline.from_settings"
@@ -259,7 +260,7 @@ def make_row(item: EvalItem, answer: Answer, config: str, fingerprint: str, comm
         context_holds_answer=context_holds_answer(item.gold, [e.text for e in answer.evidence]),
         evidence=[EvidenceRef(id=e.id, kind=e.kind, sources=e.sources, score=e.score, option=e.option) for e in answer.evidence],
         gate=[g.model_dump(mode="json") for g in answer.gate],
-        subgraph=answer.subgraph(options=options or None, gold=item.gold).model_dump(mode="json", exclude_defaults=True),
+        subgraph=build_subgraph(answer, options=options or None, gold=item.gold).model_dump(mode="json", exclude_defaults=True),
         usage=answer.usage.model_dump(), timings_ms=dict(answer.timings_ms), batch_size=batch_size, batch_ms=batch_ms,
         metadata=item.metadata, git_commit=commit,
         written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

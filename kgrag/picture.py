@@ -18,8 +18,11 @@ sentence); the HTML file is the SVG inside a small page with no script and no ne
 
 Example::
 
-    from kgrag.picture import write_picture
-    write_picture(answer.subgraph(options=options), "evidence.svg")
+    from kgrag.picture import show, write_picture
+    from kgrag.subgraph import build_subgraph
+    graph = build_subgraph(answer, options=options)
+    write_picture(graph, "evidence.svg")
+    show(graph)   # in a notebook: the PNG inline
 """
 
 from __future__ import annotations
@@ -496,3 +499,12 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def show(graph: EvidenceSubgraph, *, title: str | None = None) -> Any:
+    """The picture as a notebook cell's output: an ``IPython.display.Image`` of the PNG."""
+    try:
+        from IPython.display import Image
+    except ImportError as exc:  # pragma: no cover - IPython comes with Jupyter
+        raise InputError("show() draws for a notebook and needs IPython; use write_picture(graph, path) elsewhere") from exc
+    return Image(data=render_bytes(graph, "png", title=title))

@@ -22,14 +22,15 @@ nothing beyond what an Answer already carries is needed.
 Example::
 
     result = pipeline.answer("Which Gene is associated with psoriasis and MDS?", options=["NOD2", "HLA-B"])
-    graph = result.subgraph(options=["NOD2", "HLA-B"])
+    graph = build_subgraph(result, options=["NOD2", "HLA-B"])
     [e for e in graph.edges if e.role == "deciding"]
-    graph.write("evidence.png")   # or .svg, .html (see kgrag/picture.py)
+
+Drawing it is :mod:`kgrag.picture`'s (``write_picture(graph, "evidence.png")``, ``show(graph)`` in a notebook), which
+imports this module, never the other way round.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -143,17 +144,6 @@ class EvidenceSubgraph(BaseModel):
         nodes = [n.model_copy(update={"chosen": same(n.option, choice), "gold": same(n.option, gold)}) for n in self.nodes]
         return self.model_copy(update={"choice": choice, "gold": gold, "nodes": nodes})
 
-    def write(self, path: Path | str, *, title: str | None = None) -> Path:
-        """Render to ``path``: .png, .svg or .html (see :func:`kgrag.picture.write_picture`)."""
-        from kgrag.picture import write_picture
-
-        return write_picture(self, path, title=title)
-
-    def _repr_png_(self) -> bytes:
-        """Shown inline by IPython/Jupyter."""
-        from kgrag.picture import render_bytes
-
-        return render_bytes(self, "png")
 
 
 def _clip(text: str, limit: int) -> str:

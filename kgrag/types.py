@@ -11,7 +11,6 @@ from kgrag.errors import QuestionError
 
 if TYPE_CHECKING:
     from kgrag.generators.base import Generation
-    from kgrag.subgraph import EvidenceSubgraph
 
 Task = Literal["free", "true_false", "mcq", "yes_no_maybe"]
 
@@ -223,11 +222,3 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     trace: list[str] = Field(default_factory=list, description="Human-readable notes: backends, fallbacks")
     settings: dict[str, Any] = Field(default_factory=dict, description="Public settings that produced it")
-
-    def subgraph(self, *, options: list[str] | None = None, gold: str | None = None, max_nodes: int = 60) -> "EvidenceSubgraph":
-        """The evidence as a small graph (:class:`kgrag.subgraph.EvidenceSubgraph`): linked entities, options (the
-        chosen one marked; ``gold`` marked when given), the edges that joined them with type and sources, what
-        decided. ``.write("out.png")`` draws it (.svg, .html too); notebooks show it inline."""
-        from kgrag.subgraph import build_subgraph  # here, not at the top: kgrag.subgraph imports this module
-
-        return build_subgraph(self, options=options, gold=gold, max_nodes=max_nodes)

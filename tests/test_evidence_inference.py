@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kgrag.evidence import EvidenceChecker
+from kgrag.subgraph import build_subgraph
 from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.linking import EntityLinker
 from kgrag.ontology import Ontology
@@ -214,7 +215,7 @@ def test_the_evidence_picture_draws_an_inferred_edge_with_its_is_a_steps(store, 
     evidence = [e for s in verdict.supports if s.option == verdict.choice for e in s.inferred]
     answer = Answer(question=question.text, task="mcq", text="XPA", choice="XPA", selection_mode="evidence",
                     entities=ents, evidence=evidence, support=verdict.support, trace=[f"evidence: {verdict.reason}"])
-    graph = answer.subgraph(options=["XPA", "XPC"])
+    graph = build_subgraph(answer, options=["XPA", "XPC"])
     drawn = {(e.source, e.type, e.target): e for e in graph.edges}
     assert set(drawn) >= {("DOID:2", "ASSOCIATES_DaG", "NCBIGene:7507"), ("DOID:2", "ISA_DiD", "DOID:1")}
     assert all(e.role == "deciding" and e.support == "ontology" for e in drawn.values())

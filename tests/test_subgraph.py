@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgrag.graph.schema import EdgeView, NodeRef, edge_sentence
-from kgrag.picture import PictureFormatError, picture_format, write_picture
+from kgrag.picture import PictureFormatError, picture_format, show, write_picture
 from kgrag.pipeline import Pipeline
 from kgrag.subgraph import EvidenceSubgraph, build_subgraph, edge_endpoints
 from kgrag.types import Answer, Evidence, LinkedEntity, Question
@@ -75,7 +75,7 @@ def _many_edges_answer(n_context: int) -> Answer:
 def test_subgraph_of_a_known_question_holds_the_deciding_edge(answers):
     mcq, tf = answers
     assert mcq.choice == "HLA-B"
-    graph = mcq.subgraph(options=MCQ.options, gold="HLA-B")
+    graph = build_subgraph(mcq, options=MCQ.options, gold="HLA-B")
     assert isinstance(graph, EvidenceSubgraph) and graph.decided_by == "evidence" and graph.correct is True
     deciding = {e.id: e for e in graph.edges if e.role == "deciding"}
     assert set(deciding) == {"DOID:8893|ASSOCIATES_DaG|NCBIGene:3106", "DOID:0050908|ASSOCIATES_DaG|NCBIGene:3106"}
@@ -92,7 +92,7 @@ def test_subgraph_of_a_known_question_holds_the_deciding_edge(answers):
     assert {n.id for n in graph.nodes if n.role == "entity"} == {"DOID:8893", "DOID:0050908"}
     assert "HLA-B" in graph.decision
 
-    tf_graph = tf.subgraph()
+    tf_graph = build_subgraph(tf)
     assert tf_graph.decided_by == "evidence" and tf.choice == "True"
     assert [e.id for e in tf_graph.edges if e.role == "deciding"] == ["DOID:8893|ASSOCIATES_DaG|NCBIGene:64127"]
 
@@ -124,30 +124,30 @@ def test_png_svg_html_are_written_and_self_contained(tmp_path):
     answer = _many_edges_answer(30)
     answer.evidence.append(Evidence(kind="text", text="HLA-B is a risk gene for psoriasis.", score=0.7, id="p1",
                                     sources=["PMID:123"]))
-    graph = answer.subgraph(options=["NOD2", "CHEK2", "HLA-B"], gold="NOD2")
+    graph = build_subgraph(answer, options=["NOD2", "CHEK2", "HLA-B"], gold="NOD2")
     assert graph.correct is False and graph.node("passage:p1").role == "passage"
     png = write_picture(graph, tmp_path / "out" / "e.png")
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
     assert stat.S_IMODE(png.stat().st_mode) & 0o044  # readable by others as open() would make it
-    svg = graph.write(tmp_path / "e.svg")
+    svg = write_picture(graph, tmp_path / "e.svg")
     root = ET.parse(svg).getroot()
     titles = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}title")]
     assert any("GWAS" in t and "deciding" in t for t in titles)  # hover details on the deciding edge
     assert any("NCBIGene:3106" in t and "chosen" in t for t in titles)
-    page = graph.write(tmp_path / "e.html").read_text()
+    page = write_picture(graph, tmp_path / "e.html").read_text()
     assert "<svg" in page and "HLA-B" in page and "<script" not in page
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page, re.IGNORECASE)  # nothing fetched
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
-def test_repr_png_for_notebooks():
-    assert _many_edges_answer(3).subgraph()._repr_png_()[:8] == PNG_MAGIC
+def test_show_draws_a_png_for_notebooks():
+    assert show(build_subgraph(_many_edges_answer(3))).data[:8] == PNG_MAGIC
 
 
 def test_bad_suffix_is_a_clear_input_error(tmp_path):
-    graph = _many_edges_answer(2).subgraph()
+    graph = build_subgraph(_many_edges_answer(2))
     with pytest.raises(PictureFormatError, match=r"\.png, \.svg") as info:
-        graph.write(tmp_path / "e.jpg")
+        write_picture(graph, tmp_path / "e.jpg")
     assert isinstance(info.value, ValueError)
     with pytest.raises(PictureFormatError, match="no suffix"):
         picture_format("evidence")

@@ -10,7 +10,9 @@ from typing import Optional, get_args
 import typer
 
 from kgrag.errors import IndexMismatchError
+from kgrag.picture import write_picture
 from kgrag.settings import Settings
+from kgrag.subgraph import build_subgraph
 from kgrag.types import Answer, Question, Task
 
 TaskName = Enum("TaskName", {name: name for name in get_args(Task)}, type=str)  # --task's choices, from types.Task
@@ -94,8 +96,8 @@ def ask(
 
 def write_answer_picture(result: Answer, options: list[str] | None, path: Path) -> Path:
     """Draw ``result``'s evidence subgraph to ``path`` and say where on stderr (stdout stays the answer or JSON)."""
-    graph = result.subgraph(options=options)
-    written = graph.write(path)
+    graph = build_subgraph(result, options=options)
+    written = write_picture(graph, path)
     typer.echo(f"picture of the evidence ({len(graph.nodes)} nodes, {len(graph.edges)} edges, "
                f"{graph.edges_left_out} left out) written to {written}", err=True)
     return written
