@@ -52,15 +52,21 @@ TINY_EDGES = [
 ]
 
 
+def ladybug_graph(path: Path, nodes: list[NodeRecord], edges: list[EdgeRecord]):
+    """A real LadybugDB store at ``path`` holding ``nodes`` and ``edges`` (the caller closes it)."""
+    from kgrag.graph.ladybug_store import LadybugGraphStore
+
+    store = LadybugGraphStore(path)
+    store.create_schema()
+    store.load_nodes(nodes)
+    store.load_edges(edges)
+    return store
+
+
 @pytest.fixture()
 def tiny_store(tmp_path: Path):
     """The tiny graph in a real LadybugDB store at ``tmp_path / 'g.lbug'``."""
-    from kgrag.graph.ladybug_store import LadybugGraphStore
-
-    store = LadybugGraphStore(tmp_path / "g.lbug")
-    store.create_schema()
-    store.load_nodes(TINY_NODES)
-    store.load_edges(TINY_EDGES)
+    store = ladybug_graph(tmp_path / "g.lbug", TINY_NODES, TINY_EDGES)
     yield store
     store.close()
 

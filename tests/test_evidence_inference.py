@@ -12,6 +12,7 @@ from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.linking import EntityLinker
 from kgrag.ontology import Ontology
 from kgrag.types import Question
+from tests.conftest import ladybug_graph
 
 NODES = [
     NodeRecord(id="DOID:1", label="Disease", name="xeroderma pigmentosum"),
@@ -63,12 +64,7 @@ class CountingStore:
 
 @pytest.fixture()
 def store(tmp_path):
-    from kgrag.graph.ladybug_store import LadybugGraphStore
-
-    s = LadybugGraphStore(tmp_path / "g.lbug")
-    s.create_schema()
-    s.load_nodes(NODES)
-    s.load_edges(EDGES)
+    s = ladybug_graph(tmp_path / "g.lbug", NODES, EDGES)
     yield s
     s.close()
 
