@@ -227,6 +227,18 @@ def test_readers_refuse_a_missing_an_empty_and_a_half_built_embedded_graph(tmp_p
     _open_built_graph(_ladybug_settings(path)).close()
 
 
+def test_a_damaged_embedded_graph_file_is_an_error_naming_the_file_and_the_rebuild(tmp_path: Path) -> None:
+    path = tmp_path / "g.lbug"
+    with LadybugGraphStore(path) as store:
+        store.load_nodes(NODES)
+        store.load_edges(EDGES)
+    with path.open("r+b") as handle:  # its header overwritten: no longer a LadybugDB file
+        handle.write(os.urandom(8192))
+    with pytest.raises(GraphStoreError) as info:
+        open_serving_graph(_ladybug_settings(path))
+    assert str(path) in str(info.value) and "kgrag build-graph --clear" in str(info.value)
+
+
 def test_readers_refuse_an_embedded_graph_that_disagrees_with_its_manifest(home: Path, tmp_path: Path) -> None:
     _build("--clear")
     live, settings = home / "graph.lbug", load_settings()

@@ -193,7 +193,10 @@ class LadybugGraphStore(GraphStoreBase):
             self._db = ladybug.Database(str(self.path), buffer_pool_size=buffer_pool_bytes or 0, read_only=read_only)
             self._conn = ladybug.Connection(self._db)
         except (RuntimeError, OSError) as exc:
-            raise GraphStoreError(f"cannot open LadybugDB database at {self.path}: {exc}") from exc
+            raise GraphStoreError(
+                f"cannot open LadybugDB database at {self.path}: {exc} (if another process holds it, wait for it; "
+                "if the file is damaged, rebuild it: `kgrag build-graph --clear`)"
+            ) from exc
         if not read_only:
             self.create_schema()
 
