@@ -28,7 +28,8 @@ from kgrag.edge_vectors import EdgeVectorStore, open_edge_vectors
 from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
 from kgrag.errors import KgragError, QuestionError
 from kgrag.evidence import EvidenceChecker, split_sentences
-from kgrag.generators import Generator, open_generator
+from kgrag.generators import Generator
+from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
 from kgrag.prompts import render_context
@@ -123,7 +124,7 @@ class Pipeline:
             gate = Gate.from_settings(settings)
         else:
             stats = open_optional_corpus_stats(settings)  # for evidence checks and claim verdicts, when configured
-        return cls(settings, store=store, embedder=embedder, generator=open_generator(settings),
+        return cls(settings, store=store, embedder=embedder, generator=LazyGenerator(settings),
                    text_index=text_index, gate=gate, stats=stats, edge_vectors=edge_vectors)
 
     # -- public API ----------------------------------------------------------------------------
@@ -213,8 +214,12 @@ class Pipeline:
                 f"gate_mode={s.gate_mode}", f"selection_mode={s.selection_mode}", f"option_scoring={s.option_scoring}"]
 
     def close(self) -> None:
+        """Close the graph store and the generator (vLLM's engine, an HTTP client)."""
         if self.store is not None:
             self.store.close()
+        close = getattr(self.generator, "close", None)
+        if close is not None:
+            close()
 
 
 def _pick(idx: Sequence[int], *columns: Sequence[Any]) -> tuple[list[Any], ...]:

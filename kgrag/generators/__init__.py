@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from kgrag.generators.base import Generation, Generator, Prompt
 from kgrag.settings import Settings
@@ -22,13 +23,15 @@ def resolve_generator(settings: Settings) -> str:
     return "transformers"
 
 
-def open_generator(settings: Settings) -> Generator:
-    """The backend named by ``settings.generator``; heavy imports happen only for the chosen one."""
+def open_generator(settings: Settings, *, tokenizer: Any = None) -> Generator:
+    """The backend named by ``settings.generator``; heavy imports happen only for the chosen one.
+
+    ``tokenizer``: the model's tokenizer if it is loaded already (the transformers backend reuses it)."""
     backend = resolve_generator(settings)
     if backend == "transformers":
         from kgrag.generators.transformers_backend import TransformersGenerator
 
-        return TransformersGenerator.from_settings(settings)
+        return TransformersGenerator.from_settings(settings, tokenizer=tokenizer)
     if backend == "openai":
         from kgrag.generators.openai_backend import OpenAICompatibleGenerator
 

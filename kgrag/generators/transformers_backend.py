@@ -18,6 +18,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,13 +64,14 @@ class TransformersGenerator:
         self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     @classmethod
-    def load(cls, model: str, *, temperature: float = 0.0) -> "TransformersGenerator":
+    def load(cls, model: str, *, temperature: float = 0.0, tokenizer: Any = None) -> "TransformersGenerator":
+        """``model``'s weights and tokenizer (``tokenizer``: the model's own, already loaded)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         location, gguf_file = resolve_model(model)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+            tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(location, **kwargs)
             lm = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32, **kwargs)
         except OSError as exc:
             raise BackendUnavailableError(f"cannot load llm_model={model!r}: {exc}") from exc
@@ -77,8 +79,8 @@ class TransformersGenerator:
         return cls(lm, tokenizer, f"transformers:{model}", temperature=temperature)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "TransformersGenerator":
-        return cls.load(settings.llm_model, temperature=settings.llm_temperature)
+    def from_settings(cls, settings: Settings, *, tokenizer: Any = None) -> "TransformersGenerator":
+        return cls.load(settings.llm_model, temperature=settings.llm_temperature, tokenizer=tokenizer)
 
     # -- helpers -------------------------------------------------------------------------------
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
