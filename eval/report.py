@@ -75,7 +75,7 @@ class SupportCount(BaseModel):
 
 
 def support_breakdown(rows: list[RunRow]) -> dict[str, SupportCount]:
-    """What decided each row: the evidence's support kind (direct, ontology, class, corpus, passage, identifier),
+    """What decided each row: the evidence's support kind (direct, ontology, class, corpus, passage, identifier, absence),
     ``llm`` where the LLM chose, ``abstained`` where nothing did; ``unrecorded`` for rows written before runs kept it.
     Direct and inferred are never pooled."""
     out: dict[str, SupportCount] = {}
@@ -249,7 +249,8 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
         lines += ["", "## What decided the answers", "",
                   "Direct: a graph edge joins the named entities; ontology / class: inferred through is-a subtypes or "
                   "class members (marked, with their own confidence); corpus, passage: tie-breakers; identifier: a "
-                  "stated id checked; llm: the LLM chose; abstained: nothing did.", "",
+                  "stated id checked; absence: no edge where the graph is measured complete for the relation (opt-in); "
+                  "llm: the LLM chose; abstained: nothing did.", "",
                   "| dataset | config | support | rows | right | accuracy |", "|---|---|---|---|---|---|"]
         for s in summaries:
             for kind, count in s.support.items():

@@ -102,7 +102,7 @@ class RunRow(BaseModel):
     correct: bool
     abstained: bool = False
     support: str | None = Field(default=None, description="Answer.support: what decided the choice when evidence did "
-                                "(direct, ontology, class, corpus, passage, identifier); None: the LLM chose, or it abstained")
+                                "(direct, ontology, class, corpus, passage, identifier, absence); None: the LLM chose, or it abstained")
     support_confidence: float | None = None
     context_holds_answer: bool | None = None
     evidence: list[EvidenceRef] = Field(default_factory=list)

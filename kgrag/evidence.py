@@ -33,6 +33,9 @@ Support is direct or inferred, and every verdict says which (``Verdict.support``
 * ``class``: an edge joins a member of a named pharmacologic class (``INCLUDES_PCiC``) to the other
   entity (confidence ``evidence_class_confidence``).
 * MCQ tie-breakers: ``corpus`` (co-occurrence counts), ``passage`` (retrieved passages).
+* ``absence`` (off by default): a true/false claim no edge supports is false where the graph's measured
+  coverage of the edges between its entities' labels is at least ``evidence_absence_min_coverage``
+  (:mod:`kgrag.absence`); the verdict names the estimate and its sources.
 
 Inferred support only ever ranks below direct support: an MCQ option's key is (question entities joined
 directly, joined by inference, co-occurrence, passages), and a true/false claim is checked for inferred
@@ -54,6 +57,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from kgrag.absence import RelationCoverage, label_pair, relation_coverage
 from kgrag.graph.base import GraphStore
 from kgrag.context import edge_evidence, pair_index
 from kgrag.graph.schema import EdgeView, edge_sentence
@@ -162,7 +166,7 @@ class EvidenceChecker:
     def __init__(self, store: GraphStore | None, stats: CorpusStats | None = None, *, cooccur_window: int = 1000,
                  cooccur_threshold: int = 1, isa_depth: int = 2, isa_step_confidence: float = 0.8,
                  inherited_sources: Sequence[str] = (), class_support: bool = True,
-                 class_confidence: float = 0.7) -> None:
+                 class_confidence: float = 0.7, absence_min_coverage: float | None = None) -> None:
         self.store = store
         self.stats = stats
         self.window = cooccur_window
@@ -172,6 +176,8 @@ class EvidenceChecker:
         self.inherited_sources = set(inherited_sources)
         self.class_support = class_support
         self.class_confidence = class_confidence
+        self.absence_min_coverage = absence_min_coverage
+        self._coverage: dict[tuple[str, str], RelationCoverage] | None = None  # measured on first need
 
     @classmethod
     def from_settings(cls, store: GraphStore | None, stats: CorpusStats | None, settings: Settings) -> "EvidenceChecker":
@@ -179,7 +185,14 @@ class EvidenceChecker:
         return cls(store, stats, cooccur_window=settings.cooccur_window, cooccur_threshold=settings.cooccur_threshold,
                    isa_depth=settings.evidence_isa_depth, isa_step_confidence=settings.evidence_isa_step_confidence,
                    inherited_sources=settings.evidence_inherited_sources, class_support=settings.evidence_class_support,
-                   class_confidence=settings.evidence_class_confidence)
+                   class_confidence=settings.evidence_class_confidence,
+                   absence_min_coverage=settings.evidence_absence_min_coverage)
+
+    def coverage(self) -> dict[tuple[str, str], RelationCoverage]:
+        """Each label pair's measured coverage in the graph (one pass over its edges, the first time)."""
+        if self._coverage is None:
+            self._coverage = relation_coverage(self.store) if self.store is not None else {}
+        return self._coverage
 
     # -- inference -----------------------------------------------------------------------------
     def infer(self, named: dict[str, str], targets: set[str]) -> dict[tuple[str, str], list[Inferred]]:
@@ -405,8 +418,24 @@ class EvidenceChecker:
                            support=best.kind, confidence=best.confidence)
         if len(ents) < 2:
             return Verdict(choice=None, reason=f"{len(ents)} entity linked; a claim needs two")
+        absent = self._absence(pairs)
+        if absent is not None:
+            return Verdict(choice=no, reason=f"no graph edge joins the statement's entities, directly or by inference, "
+                           f"and the graph is measured complete enough for them: {absent.explain()}{neg}",
+                           support="absence", confidence=absent.coverage)
         return Verdict(choice=None, reason="no graph edge joins the statement's entities, directly or by inference; "
                        "unsupported (abstain)")
+
+    def _absence(self, pairs: Sequence[tuple[LinkedEntity, LinkedEntity]]) -> RelationCoverage | None:
+        """The least-covered relation of the claim's entity pairs, if every one is covered at least
+        ``absence_min_coverage`` (absence then counts against the claim); None otherwise, or when absence is off."""
+        if self.absence_min_coverage is None or not pairs:
+            return None
+        coverage = self.coverage()
+        found = [coverage.get(label_pair(a.label, b.label)) for a, b in pairs]
+        if any(c is None or c.coverage is None or c.coverage < self.absence_min_coverage for c in found):
+            return None
+        return min(found, key=lambda c: c.coverage)  # type: ignore[arg-type, return-value]
 
     # -- free-text claims ----------------------------------------------------------------------
     def claims(self, texts: Sequence[str], linked_sentences: Sequence[Sequence[Sequence[LinkedEntity]]],

@@ -250,6 +250,11 @@ class Settings(BaseSettings):
     evidence_class_support: bool = Field(default=True, description="A pharmacologic class's member compounds' edges "
                                          "(INCLUDES_PCiC) support a claim about the class (inferred, marked 'class').")
     evidence_class_confidence: float = Field(default=0.7, gt=0.0, le=1.0, description="Confidence of class-inferred support.")
+    evidence_absence_min_coverage: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Absence as evidence: a true/false claim that no edge supports, "
+        "directly or by inference, is judged false (support 'absence') only where the graph's measured coverage of "
+        "the edges between its entities' labels (capture-recapture over their sources, `kgrag relation-coverage`) "
+        "is at least this. Unset: never (the default; on the public graph no relation is above 0.33).")
 
     # --- uncertainty gate (quco) --------------------------------------------------------------
     gate_mode: GateMode = Field(

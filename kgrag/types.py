@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 Task = Literal["free", "true_false", "mcq", "yes_no_maybe"]
 
-SupportKind = Literal["direct", "ontology", "class", "corpus", "passage", "identifier"]
+SupportKind = Literal["direct", "ontology", "class", "corpus", "passage", "identifier", "absence"]
 """What decided an evidence verdict: ``direct`` a graph edge between the named entities; ``ontology`` an edge of
 a subtype (is-a descendant) of a named disease, or an is-a path (inferred); ``class`` an edge of a member of a
 named pharmacologic class (inferred); ``corpus`` co-occurrence counts; ``passage`` retrieved passages;

@@ -1,4 +1,5 @@
-"""CLI: ``kgrag build-graph`` (sources -> graph store) and ``kgrag graph-coverage`` (benchmark rows the graph decides)."""
+"""CLI: ``kgrag build-graph`` (sources -> graph store), ``kgrag graph-coverage`` (benchmark rows the graph decides) and
+``kgrag relation-coverage`` (how complete the graph is per relation, for absence as evidence)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the `kgrag` app."""
     app.command("build-graph")(build_graph_command)
     app.command("graph-coverage")(graph_coverage_command)
+    app.command("relation-coverage")(relation_coverage_command)
 
 
 def build_graph_command(
@@ -121,3 +123,33 @@ def graph_coverage_command(
     out.print(table)
     logging.getLogger(__name__).debug("uncovered rows: %s", report.uncovered)
     out.print(f"uncovered rows: {report.uncovered}")
+
+
+def relation_coverage_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the estimates as JSON on stdout."),
+) -> None:
+    """Estimate how complete the built graph is for each relation (the edges between two node labels) from
+    its sources' overlap (capture-recapture); absence counts as evidence only at or above
+    KGRAG_EVIDENCE_ABSENCE_MIN_COVERAGE (unset by default). See kgrag/absence.py."""
+    from kgrag.absence import relation_coverage
+    from kgrag.commands.common import built_graph
+    from kgrag.settings import load_settings
+
+    settings = load_settings()
+    with built_graph(settings) as store:
+        found = relation_coverage(store)
+    threshold = settings.evidence_absence_min_coverage
+    if as_json:
+        typer.echo(json.dumps({"min_coverage": threshold, "relations": [c.model_dump() for c in found.values()]}, indent=2))
+        return
+    table = Table(title="Relation coverage (capture-recapture over sources; lowest estimate over source pairs)")
+    for col in ("labels", "pairs", "sources (pairs)", "coverage", "absence counts"):
+        table.add_column(col, justify="right" if col in ("pairs", "coverage") else "left")
+    for c in found.values():
+        sources = ", ".join(f"{name} {n}" for name, n in c.sources.items())
+        usable = threshold is not None and c.coverage is not None and c.coverage >= threshold
+        table.add_row("-".join(c.labels), str(c.pairs), sources, "unmeasured" if c.coverage is None else f"{c.coverage:.3f}",
+                      "yes" if usable else "no")
+    out = Console()
+    out.print(table)
+    out.print(f"KGRAG_EVIDENCE_ABSENCE_MIN_COVERAGE={threshold if threshold is not None else 'unset (absence never counts)'}")
