@@ -29,10 +29,14 @@ def edge_evidence(edge: EdgeView, option: str | None = None, *, decided: bool = 
     graph context and the evidence checker.
 
     A candidate (``decided=False``) scores 0.0 (pruning sets its cosine to the question). An edge the evidence
-    checker found deciding an answer scores 1.0 and is marked direct support (its path is itself, confidence 1.0). Built without re-validation (``model_construct``): every field
-    comes from an already validated :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
+    checker found deciding an answer scores 1.0 and is marked direct support (its path is itself, confidence 1.0).
+    Built without re-validation (``model_construct``): every field comes from an already validated
+    :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
     """
-    support: dict[str, object] = {"support": "direct", "path": [edge.key], "confidence": 1.0} if decided else {}
+    # every field given: model_construct fills a missing default_factory field through pydantic's signature check
+    # of the factory, 0.6 ms per call here (93% of a 64-question batch's graph fetch, measured with cProfile)
+    support: dict[str, object] = ({"support": "direct", "path": [edge.key], "confidence": 1.0} if decided
+                                  else {"support": None, "path": [], "confidence": None})
     return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=1.0 if decided else 0.0, id=edge.key,
                                     sources=list(edge.sources), properties=dict(edge.properties), option=option,
                                     **support)

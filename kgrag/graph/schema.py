@@ -144,7 +144,8 @@ class GraphSchema(BaseModel):
 
 def edge_sentence(edge: EdgeView) -> str:
     """KG-RAG's verbalisation: 'Disease psoriasis associates Gene HLA-B and Provenance of this association is GWAS.'"""
-    verb = EDGE_TYPES.get(edge.type, (None, edge.type.split("_")[0].lower(), None))[1]
+    known = EDGE_TYPES.get(edge.type)
+    verb = known[1] if known is not None else edge.type.split("_")[0].lower()
     provenance = ", ".join(edge.sources)
     return (
         f"{edge.source.label} {edge.source.name} {verb} {edge.target.label} {edge.target.name} "
