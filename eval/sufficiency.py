@@ -2,7 +2,8 @@
 
 For each row the graph covers (``graph_loaders.coverage``), the pipeline's own linking and
 retrieval run (no generation); the pruned evidence is read as a graph: an option is "linked to both"
-when the kept edges join its node to two distinct linked diseases of the question. Reported: the
+when the kept edges join its node to two distinct linked diseases of the question (a nested ancestor linked inside
+another disease's name does not count as a second one). Reported: the
 rate for the correct option, the rate at which some wrong option is linked to both as well, and the
 context size in tokens (the generator's tokenizer), with and without option edges ranked first.
 
@@ -53,7 +54,9 @@ def options_of(text: str) -> list[str]:
 
 
 def joined_to_both(evidence: Sequence[Evidence], option_nodes: Sequence[str], diseases: Sequence[LinkedEntity]) -> bool:
-    disease_ids = {d.node_id for d in diseases if d.label == "Disease"}
+    # a nested ancestor (``within``: "breast carcinoma" inside "triple-negative breast carcinoma") is the parent of
+    # a question's disease, not a second one: an option joined to a disease and its parent is not joined to both
+    disease_ids = {d.node_id for d in diseases if d.label == "Disease" and d.within is None}
     nodes = set(option_nodes)
     joined = set()
     for ev in evidence:

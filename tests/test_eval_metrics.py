@@ -119,3 +119,19 @@ def test_mcq_priors_and_random():
     mirage = [b.name for b in baselines_for("mcq", ["q"] * 4, golds, options, dataset="medqa")]
     assert mirage == ["majority-position", "random"]
     assert majority_position(golds, options).accuracy.value == 0.75  # gold positions A, A, C, A
+
+
+def test_an_option_joined_to_a_disease_and_its_nested_parent_is_not_joined_to_both():
+    from eval.sufficiency import joined_to_both
+    from kgrag.types import Evidence, LinkedEntity
+
+    def disease(node_id: str, name: str, within: str | None = None) -> LinkedEntity:
+        return LinkedEntity(mention=name, node_id=node_id, label="Disease", name=name, method="exact", within=within)
+
+    def edge(disease_id: str) -> Evidence:
+        return Evidence(kind="kg", text="...", score=0.5, id=f"{disease_id}|ASSOCIATES_DaG|NCBIGene:1")
+
+    tnbc, parent, other = (disease("DOID:2", "triple-negative breast carcinoma"),
+                           disease("DOID:1", "breast carcinoma", within="DOID:2"), disease("DOID:3", "psoriasis"))
+    assert not joined_to_both([edge("DOID:2"), edge("DOID:1")], ["NCBIGene:1"], [tnbc, parent])
+    assert joined_to_both([edge("DOID:2"), edge("DOID:3")], ["NCBIGene:1"], [tnbc, parent, other])
