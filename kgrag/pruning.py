@@ -8,9 +8,9 @@ order, at most ``text_context_passages`` of them.
 
 Then the budget (:func:`fit_budget`): a passage that repeats a kept passage (same text, or cosine at
 least ``near_duplicate_cosine``) is dropped; with ``context_budget_tokens`` > 0 the kept items are
-admitted option-joining edges first (in their order), then graph sentences and passages, the groups (each
-linked entity's neighbourhood, the passages) taking turns, each group's items by similarity to the question,
-each item while its line still fits the budget; the admitted items keep their prompt order. Token counts are :func:`estimate_tokens` of each context line: a deterministic estimate
+admitted option-joining edges first (in their order), then graph sentences and passages together by
+similarity to the question, each while its line still fits the budget; the admitted items keep their
+prompt order. Token counts are :func:`estimate_tokens` of each context line: a deterministic estimate
 that needs no tokenizer (the generator may be a server, and the LangChain retrievers have none),
 calibrated to lie above SmolLM2's count on the graph's sentences and the passages (by ~20-30 % on
 average), so the prompt's real context stays within the budget.
@@ -139,8 +139,7 @@ def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.nd
 
     Passages: a passage whose text repeats a kept passage's, or whose vector's cosine with one is at least
     ``near_duplicate_cosine``, is dropped. Budget (``context_budget_tokens`` > 0): option-joining edges are
-    admitted first in their order, then the other items group by group in turns (:func:`taking_turns`), each
-    group's by similarity to the question; an item is admitted
+    admitted first in their order, then the other items by similarity to the question; an item is admitted
     when its line (plus its newline) still fits, else cut (a shorter one after it may still fit).
     """
     unique: list[int] = []
@@ -164,7 +163,7 @@ def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.nd
     if budget <= 0:
         return Fitted(kept=unique, tokens=sum(costs.values()), near_duplicates=duplicates)
     first = [i for i in unique if candidates[i].group == "options"]
-    rest = taking_turns([i for i in unique if candidates[i].group != "options"], candidates, sims)
+    rest = sorted((i for i in unique if candidates[i].group != "options"), key=lambda i: -float(sims[i]))
     admitted: set[int] = set()
     used = cut_tokens = 0
     for i in first + rest:
@@ -176,19 +175,6 @@ def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.nd
     in_order = [i for i in unique if i in admitted]
     return Fitted(kept=in_order, tokens=used, cut=len(unique) - len(in_order), cut_tokens=cut_tokens,
                   near_duplicates=duplicates)
-
-
-def taking_turns(items: Sequence[int], candidates: Sequence[Candidate], sims: np.ndarray) -> list[int]:
-    """``items`` with their groups (each entity's neighbourhood, the passages) taking turns, each group best first
-    and the group with the most similar item leading: so the budget never gives all its room to one large
-    neighbourhood and leaves a question's second disease without context."""
-    queues: dict[str, list[int]] = {}
-    for i in sorted(items, key=lambda i: -float(sims[i])):
-        queues.setdefault(candidates[i].group, []).append(i)
-    order: list[int] = []
-    for rank in range(max((len(q) for q in queues.values()), default=0)):
-        order.extend(q[rank] for q in queues.values() if rank < len(q))
-    return order
 
 
 COSINE_TOLERANCE = 1e-3

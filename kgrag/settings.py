@@ -192,8 +192,7 @@ class Settings(BaseSettings):
     context_budget_tokens: int = Field(
         default=1850, ge=0,
         description="Most context tokens (estimated, kgrag.pruning.estimate_tokens) kept after pruning, across graph "
-        "sentences and passages: option-joining edges first, then each entity's neighbourhood and the passages taking "
-        "turns, each by similarity; 0: no budget.",
+        "sentences and passages: option-joining edges first, then by similarity; 0: no budget.",
     )
     near_duplicate_cosine: float = Field(
         default=0.95, gt=0.0, le=1.0,

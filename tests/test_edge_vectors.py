@@ -204,17 +204,6 @@ def test_budget_ranks_passages_and_sentences_together_by_similarity(settings):
     assert [e.id for e in kept] == ["k0", "p1"]  # the passage is the most similar; then what still fits
 
 
-def test_budget_gives_each_entity_its_turn(settings):
-    """A large, similar neighbourhood must not take the whole budget from a second entity's few sentences."""
-    q = np.array([1.0, 0.0])
-    cands = [_kg(i, "big") for i in range(6)] + [_kg(6, "small"), _kg(7, "small")]
-    vecs = np.array([_unit(0.01 * i) for i in range(6)] + [_unit(1.0), _unit(1.1)])  # "small" is the least similar
-    cost = estimate_tokens(cands[0].evidence.text) + 1
-    s = settings.model_copy(update={"prune_percentile": 0.0, "context_budget_tokens": 3 * cost})
-    kept, _ = prune(q, cands, vecs, s)
-    assert sorted(e.id for e in kept) == ["k0", "k1", "k6"]  # big's two best and small's best, in turns
-
-
 def test_near_duplicate_passages_are_dropped(settings):
     q = np.array([1.0, 0.0, 0.0])
     texts = ["HLA-B is associated with psoriasis in a cohort.", "HLA-B  is associated with PSORIASIS in a cohort.",
