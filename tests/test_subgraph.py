@@ -17,24 +17,13 @@ from kgrag.picture import PictureFormatError, picture_format, show, write_pictur
 from kgrag.pipeline import Pipeline
 from kgrag.subgraph import EvidenceSubgraph, build_subgraph, edge_endpoints
 from kgrag.types import Answer, Evidence, LinkedEntity, Question
-from tests.conftest import TINY_EDGES, TINY_NODES
+from tests.conftest import TINY_EDGES, TINY_NODES, ladybug_graph
 from tests.test_pipeline import _NoLLM
 from tests.kgrag_env import use_kgrag_env
 
 MCQ = Question(text="Which Gene is associated with psoriasis and myelodysplastic syndrome?",
                options=["NOD2", "CHEK2", "HLA-B"])
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _store(path: Path):
-    """The tiny graph at another path (the CLI test's own graph file)."""
-    from kgrag.graph.ladybug_store import LadybugGraphStore
-
-    store = LadybugGraphStore(path)
-    store.create_schema()
-    store.load_nodes(TINY_NODES)
-    store.load_edges(TINY_EDGES)
-    return store
 
 
 @pytest.fixture()
@@ -162,7 +151,7 @@ def test_ask_with_picture_writes_the_file(tmp_settings, embedder, tmp_path, monk
     monkeypatch.setenv("KGRAG_SELECTION_MODE", "evidence")
 
     def from_settings(settings=None):
-        return Pipeline(settings.model_copy(update={"prune_floor": 0.0}), store=_store(tmp_path / "cli.lbug"),
+        return Pipeline(settings.model_copy(update={"prune_floor": 0.0}), store=ladybug_graph(tmp_path / "cli.lbug", TINY_NODES, TINY_EDGES),
                         embedder=embedder, generator=_NoLLM())
 
     monkeypatch.setattr(Pipeline, "from_settings", staticmethod(from_settings))

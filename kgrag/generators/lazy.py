@@ -23,7 +23,6 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-from kgrag.errors import BackendUnavailableError
 from kgrag.generators import open_generator, resolve_generator
 from kgrag.generators.base import Generation, Generator, Prompt
 from kgrag.settings import Settings
@@ -72,9 +71,11 @@ class LazyGenerator:
         """Counts with the model's own tokenizer; before the model is loaded, with that tokenizer alone."""
         if self._generator is not None:
             return self._generator.count_tokens(texts)
+        from kgrag.generators.transformers_backend import load_tokenizer, token_counts
+
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(self.settings.llm_model)
-        return [len(ids) for ids in self._tokenizer(list(texts), add_special_tokens=False).input_ids] if texts else []
+        return token_counts(self._tokenizer, texts)
 
     def reset_cache(self) -> None:
         """The backend's prefix cache forgotten (vLLM); nothing to forget before it is loaded."""
@@ -88,15 +89,3 @@ class LazyGenerator:
         if close is not None:
             close()
 
-
-def load_tokenizer(model: str) -> Any:
-    """The tokenizer of ``model`` (a packaged GGUF name, a .gguf path, a directory or a model name), no weights."""
-    from transformers import AutoTokenizer
-
-    from kgrag.generators.transformers_backend import resolve_model
-
-    location, gguf_file = resolve_model(model)
-    try:
-        return AutoTokenizer.from_pretrained(location, **({"gguf_file": gguf_file} if gguf_file else {}))
-    except OSError as exc:
-        raise BackendUnavailableError(f"cannot load the tokenizer of llm_model={model!r}: {exc}") from exc

@@ -50,6 +50,22 @@ def resolve_model(model: str) -> tuple[str, str | None]:
     return model, None
 
 
+def load_tokenizer(model: str) -> Any:
+    """The tokenizer of ``model`` (a packaged GGUF name, a .gguf path, a directory or a model name), no weights."""
+    from transformers import AutoTokenizer
+
+    location, gguf_file = resolve_model(model)
+    try:
+        return AutoTokenizer.from_pretrained(location, **({"gguf_file": gguf_file} if gguf_file else {}))
+    except OSError as exc:
+        raise BackendUnavailableError(f"cannot load the tokenizer of llm_model={model!r}: {exc}") from exc
+
+
+def token_counts(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Tokens of each text with ``tokenizer``, no special tokens added."""
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False).input_ids] if texts else []
+
+
 class TransformersGenerator:
     """Batched greedy generation and option log-likelihood scoring with a causal LM on CPU (or CUDA)."""
 
@@ -66,12 +82,12 @@ class TransformersGenerator:
     @classmethod
     def load(cls, model: str, *, temperature: float = 0.0, tokenizer: Any = None) -> "TransformersGenerator":
         """``model``'s weights and tokenizer (``tokenizer``: the model's own, already loaded)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         location, gguf_file = resolve_model(model)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
         try:
-            tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(location, **kwargs)
             lm = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32, **kwargs)
         except OSError as exc:
             raise BackendUnavailableError(f"cannot load llm_model={model!r}: {exc}") from exc
@@ -90,7 +106,7 @@ class TransformersGenerator:
         return self.tokenizer(prompt.plain() + " ", add_special_tokens=True).input_ids
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False).input_ids]
+        return token_counts(self.tokenizer, texts)
 
     # -- generation ----------------------------------------------------------------------------
     @torch.inference_mode()
