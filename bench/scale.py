@@ -210,7 +210,7 @@ def cold_pruning(store: Any, counts: dict[str, int], settings: Any, args: argpar
         start = time.perf_counter()
         candidates = gather_kg(store, entities, options, settings)[0]
         fetched = time.perf_counter()
-        vectors = embedder.encode_once([question] + [c.evidence.text for c in candidates])
+        vectors = embedder.encode_once([question] + [c.text for c in candidates])
         prune(vectors[0], candidates, vectors[1:], settings)
         done = time.perf_counter()
         if q:  # the first question warms the code paths

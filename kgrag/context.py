@@ -9,36 +9,60 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeView, edge_sentence
 from kgrag.settings import Settings
 from kgrag.types import Evidence, LinkedEntity
 
 
-class Candidate(BaseModel):
-    """Evidence before pruning, and the group it is pruned in (a linked entity's id, 'options' or 'text')."""
+class Candidate:
+    """Evidence before pruning: its sentence, the group it is pruned in (a linked entity's id, 'options' or 'text'),
+    and the :class:`Evidence` it becomes, built only when asked for.
 
-    evidence: Evidence
-    group: str
+    A batch of MCQs gathers ~600 graph candidates per question and pruning keeps ~20, so an edge's Evidence
+    (sources, properties, option) is built from its :class:`EdgeView` on first access of :attr:`evidence`,
+    i.e. for the kept ones. Give either ``evidence`` (text passages, tests) or ``edge`` (and ``option``).
+    """
+
+    __slots__ = ("group", "text", "_evidence", "_edge", "_option")
+
+    def __init__(self, *, group: str, evidence: Evidence | None = None, edge: EdgeView | None = None,
+                 option: str | None = None) -> None:
+        if (evidence is None) == (edge is None):
+            raise ValueError("a Candidate needs exactly one of evidence and edge")
+        self.group = group
+        self.text = evidence.text if evidence is not None else edge_sentence(edge)  # type: ignore[arg-type]
+        self._evidence = evidence
+        self._edge = edge
+        self._option = option
+
+    @property
+    def evidence(self) -> Evidence:
+        """The candidate as evidence (score 0.0 until pruning sets its cosine)."""
+        if self._evidence is None:
+            self._evidence = edge_evidence(self._edge, self._option, text=self.text)  # type: ignore[arg-type]
+        return self._evidence
+
+    def __repr__(self) -> str:
+        return f"Candidate(group={self.group!r}, text={self.text!r})"
 
 
-def edge_evidence(edge: EdgeView, option: str | None = None, *, decided: bool = False) -> Evidence:
+def edge_evidence(edge: EdgeView, option: str | None = None, *, decided: bool = False,
+                  text: str | None = None) -> Evidence:
     """The edge as evidence: its KG-RAG sentence, key, sources and properties; the one definition for the
     graph context and the evidence checker.
 
     A candidate (``decided=False``) scores 0.0 (pruning sets its cosine to the question). An edge the evidence
     checker found deciding an answer scores 1.0 and is marked direct support (its path is itself, confidence 1.0).
     Built without re-validation (``model_construct``): every field comes from an already validated
-    :class:`EdgeView`, and a neighbourhood is thousands of edges per question.
+    :class:`EdgeView`. ``text``: the edge's sentence when the caller already has it.
     """
     # every field given: model_construct fills a missing default_factory field through pydantic's signature check
     # of the factory, 0.6 ms per call here (93% of a 64-question batch's graph fetch, measured with cProfile)
     support: dict[str, object] = ({"support": "direct", "path": [edge.key], "confidence": 1.0} if decided
                                   else {"support": None, "path": [], "confidence": None})
-    return Evidence.model_construct(kind="kg", text=edge_sentence(edge), score=1.0 if decided else 0.0, id=edge.key,
-                                    sources=list(edge.sources), properties=dict(edge.properties), option=option,
+    return Evidence.model_construct(kind="kg", text=text or edge_sentence(edge), score=1.0 if decided else 0.0,
+                                    id=edge.key, sources=list(edge.sources), properties=dict(edge.properties), option=option,
                                     **support)
 
 
@@ -52,7 +76,7 @@ def pair_index(edges: Sequence[EdgeView]) -> dict[tuple[str, str], list[EdgeView
 
 
 def _candidate(edge: EdgeView, group: str, option: str | None = None) -> Candidate:
-    return Candidate.model_construct(evidence=edge_evidence(edge, option), group=group)
+    return Candidate(group=group, edge=edge, option=option)
 
 
 def gather_kg(store: GraphStore, entities: Sequence[Sequence[LinkedEntity]], options: Sequence[dict[str, list[str]]],

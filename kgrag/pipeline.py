@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,10 @@ class Pipeline:
         self.selector = Selector(settings, self.checker, generator)
         self.writer: Writer = (QucoWriter(settings, self.retriever, generator, gate) if gate is not None
                                and settings.gate_mode == "gated" else OneShotWriter(settings, generator))
+        # everything loaded so far (the linker's dictionary, models, the store's handles) lives as long as the
+        # pipeline: out of the cyclic collector's view, a batch's full collections no longer walk ~900k loaded
+        # objects (35% of a cold MCQ batch's time, measured with cProfile)
+        gc.freeze()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "Pipeline":

@@ -149,7 +149,7 @@ def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.nd
     for i in kept:
         cand = candidates[i]
         if cand.group == "text":
-            text = " ".join(cand.evidence.text.split()).lower()
+            text = " ".join(cand.text.split()).lower()
             similar = bool(passage_rows) and float(np.max(vectors[passage_rows] @ vectors[i])) >= \
                 settings.near_duplicate_cosine
             if text in seen_texts or similar:
@@ -190,6 +190,6 @@ def check_cosines(sims: np.ndarray, candidates: Sequence[Candidate], settings: S
     cache = settings.home / "embeddings"
     raise ArtefactError(
         f"similarity {float(sims[i])!r} of {int(bad.sum())} of {len(sims)} candidates (first: "
-        f"{candidates[i].evidence.text[:80]!r}) is not a cosine: the question's or the candidates' vectors are "
+        f"{candidates[i].text[:80]!r}) is not a cosine: the question's or the candidates' vectors are "
         f"damaged (embedding cache {cache}). Delete the damaged shard files there (or the folder); "
         "the vectors are computed again on the next run")

@@ -137,13 +137,13 @@ class Retriever:
         return out
 
     def _prune(self, queries: Sequence[str], candidates: list[list[Candidate]]) -> list[Retrieved]:
-        unique = list(dict.fromkeys(c.evidence.text for cands in candidates for c in cands))
+        unique = list(dict.fromkeys(c.text for cands in candidates for c in cands))
         vectors = self.candidate_vectors(unique)
         row = {t: i for i, t in enumerate(unique)}
         qvecs = self.embedder.encode(list(queries), persist=False)  # type: ignore[call-arg]
         out = []
         for qvec, cands in zip(qvecs, candidates):
-            mat = vectors[[row[c.evidence.text] for c in cands]] if cands else np.zeros((0, qvec.shape[0]))
+            mat = vectors[[row[c.text] for c in cands]] if cands else np.zeros((0, qvec.shape[0]))
             result = prune_detailed(qvec, cands, mat, self.settings)
             trace = result.trace(self.settings.context_budget_tokens) if cands else None
             out.append(Retrieved(evidence=result.evidence, dropped=result.dropped, trace=trace))

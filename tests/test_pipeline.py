@@ -68,6 +68,33 @@ def test_prune_keeps_percentile_floor_and_volume(settings):
     assert dropped == 2 and kept[1].score == pytest.approx(0.9)
 
 
+def test_graph_candidates_build_evidence_only_for_what_pruning_keeps(store, embedder, settings):
+    """gather_kg gives sentences; an edge's Evidence (sources, properties, option) is built for kept candidates only."""
+    pipe = Pipeline(settings.model_copy(update={"context_volume": 2, "context_budget_tokens": 0}), store=store,
+                    embedder=embedder, generator=_NoLLM())
+    question = Question(text="Which genes are associated with psoriasis?")
+    linked = pipe.retriever.link([question])
+    [cands] = pipe.retriever._kg_candidates(linked, [True])  # noqa: SLF001
+    assert len(cands) > 2 and all(c._evidence is None for c in cands)  # noqa: SLF001 - nothing built yet
+    vectors = pipe.retriever.candidate_vectors([c.text for c in cands])
+    qvec = embedder.encode([question.text], persist=False)[0]
+    kept, dropped = prune(qvec, cands, vectors, pipe.settings)
+    built = [c for c in cands if c._evidence is not None]  # noqa: SLF001
+    assert 1 <= len(kept) <= 2 and dropped == len(cands) - len(kept)
+    assert sorted(c.text for c in built) == sorted(e.text for e in kept)  # built: exactly the kept ones
+    assert all(e.kind == "kg" and e.sources and e.id.count("|") == 2 and -1.0 <= e.score <= 1.0 for e in kept)
+    with pytest.raises(ValueError, match="exactly one"):
+        Candidate(group="x")
+
+
+def test_a_pipeline_moves_what_it_loaded_out_of_the_collectors_view(store, embedder, settings):
+    import gc
+
+    gc.unfreeze()
+    Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM())
+    assert gc.get_freeze_count() > 1000  # the models, the linker's dictionary: not walked by full collections
+
+
 def test_validate_question_errors(settings):
     with pytest.raises(QuestionError, match="empty"):
         validate_question("   ", settings)
