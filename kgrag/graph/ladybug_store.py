@@ -58,6 +58,7 @@ from kgrag.graph.rows import (
     chunks,
     dedupe_nodes,
     dedupe_views,
+    directed_views,
     edge_row,
     edge_view,
     in_order,
@@ -67,7 +68,7 @@ from kgrag.graph.rows import (
     node_row,
     unique,
 )
-from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, NodeRecord
+from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, NodeRecord, NodeRef
 
 URI_PREFIX = "ladybug://"
 _SEP = "\x1f"  # unit separator: joins list elements in the CSV files COPY reads
@@ -92,11 +93,19 @@ _KEY_FILL = "COPY {table} FROM (MATCH (n:Node) UNWIND n.keys AS k RETURN k, coll
 ID_LOOKUP = f"UNWIND $ids AS x MATCH (n:Node {{id: x}}) RETURN {_N}"
 KEY_LOOKUP = f"UNWIND $keys AS x MATCH (k:{KEY_TABLE} {{key: x}}) RETURN k.key, k.ids"
 # No LIMIT in the query: LadybugDB 0.22 spends ~0.8 ms planning one; rows are read up to the limit instead.
-SEED_EDGES = "MATCH (s:Node {{id: $id}})-[r:Edge]-(o:Node){where} RETURN id(s), s.label, s.name, r, o.id, o.label, o.name"
+# A seed's edges, out then in: two directed matches return the direction and the edge's own columns, which reads
+# ~1.8x faster than one undirected match returning the edge as a struct (a seed of ~340 edges on the public graph:
+# 7.0 against 12.3 ms).
+_SEED_BRANCH = ("MATCH (s:Node {{id: $id}}){arrow}(o:Node){where} "
+                "RETURN {out}, r.type, r.sources, r.props, o.id, o.label, o.name")
+SEED_EDGES = (_SEED_BRANCH.replace("{arrow}", "-[r:Edge]->").replace("{out}", "true") + " UNION ALL "
+              + _SEED_BRANCH.replace("{arrow}", "<-[r:Edge]-").replace("{out}", "false"))
 TYPE_FILTER = " WHERE list_contains($types, r.type)"
 # WITH before the filter: without it the planner scans every node for y (a hash join on ids).
-PAIR_EDGES = ("MATCH (x:Node {id: $id})-[r:Edge]-(y:Node) WITH x, r, y WHERE list_contains($b, y.id) "
-              "RETURN id(x), r, x.id, x.label, x.name, y.id, y.label, y.name")
+_PAIR_BRANCH = ("MATCH (x:Node {id: $id})ARROW(y:Node) WITH r, y WHERE list_contains($b, y.id) "
+                "RETURN OUT, r.type, r.sources, r.props, y.id, y.label, y.name")
+PAIR_EDGES = (_PAIR_BRANCH.replace("ARROW", "-[r:Edge]->").replace("OUT", "true") + " UNION ALL "
+              + _PAIR_BRANCH.replace("ARROW", "<-[r:Edge]-").replace("OUT", "false"))
 
 
 def path_from_uri(uri: str) -> Path:
@@ -230,6 +239,10 @@ class LadybugGraphStore(GraphStoreBase):
             return rows
         except RuntimeError as exc:
             raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
+
+    def _node_refs(self, ids: Sequence[str]) -> dict[str, NodeRef]:
+        """Each existing node of ``ids`` as a :class:`NodeRef` (one primary-key lookup for all)."""
+        return {n.id: NodeRef(id=n.id, label=n.label, name=n.name) for n in self.get_nodes(ids)}
 
     def query_plan(self, query: str, parameters: dict[str, Any] | None = None) -> str:
         """The physical plan LadybugDB chooses for a query (``EXPLAIN``), as text."""
@@ -513,13 +526,13 @@ class LadybugGraphStore(GraphStoreBase):
         seeds, types = args
         query = SEED_EDGES.format(where=TYPE_FILTER if types is not None else "")
         params: dict[str, Any] = {"types": types} if types is not None else {}
+        refs = self._node_refs(seeds)
         views: list[EdgeView] = []
         for seed_id in seeds:
-            for internal, slabel, sname, rel, oid, olabel, oname in self._first(query, {**params, "id": seed_id}, limit_per_node):
-                seed, other = (seed_id, slabel, sname), (oid, olabel, oname)
-                # An undirected match binds r both ways; its stored source tells the true direction.
-                source, target = (seed, other) if rel["_SRC"] == internal else (other, seed)
-                views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
+            if seed_id not in refs:
+                continue
+            rows = self._first(query, {**params, "id": seed_id}, limit_per_node)
+            views.extend(directed_views(refs[seed_id], rows))
         return dedupe_views(views)
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
@@ -527,10 +540,9 @@ class LadybugGraphStore(GraphStoreBase):
         a, b = unique(list(ids_a)), unique(list(ids_b))
         if not a or not b:
             return []
+        refs = self._node_refs(a)
         views = []
         for node_id in a:
-            for internal, rel, xi, xl, xn, yi, yl, yn in self._run(PAIR_EDGES, {"id": node_id, "b": b}):
-                x, y = (xi, xl, xn), (yi, yl, yn)
-                source, target = (x, y) if rel["_SRC"] == internal else (y, x)
-                views.append(edge_view(source, rel["type"], target, rel["sources"], rel["props"]))
+            if node_id in refs:
+                views.extend(directed_views(refs[node_id], self._run(PAIR_EDGES, {"id": node_id, "b": b})))
         return dedupe_views(views)

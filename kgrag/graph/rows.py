@@ -187,6 +187,17 @@ def edge_view(
     )
 
 
+def directed_views(node: NodeRef, rows: Iterable[Sequence[Any]]) -> list[EdgeView]:
+    """Edges of ``node`` from rows ``(outgoing, type, sources, props, other id, other label, other name)``."""
+    views = []
+    for out, edge_type, sources, props, oid, olabel, oname in rows:
+        other = NodeRef(id=oid, label=olabel, name=oname)
+        source, target = (node, other) if out else (other, node)
+        views.append(EdgeView(key=f"{source.id}|{edge_type}|{target.id}", type=edge_type, source=source, target=target,
+                              sources=list(sources or []), properties=decode_props(props)))
+    return views
+
+
 def unique(values: Sequence[str]) -> list[str]:
     """Values without repeats, in order."""
     return list(dict.fromkeys(values))
