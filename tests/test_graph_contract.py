@@ -260,6 +260,12 @@ def test_edges_between_either_direction(loaded: GraphStore) -> None:
     reverse = loaded.edges_between(["DOID:8778"], ["DB00331", "NCBIGene:1"])
     assert [(v.source.id, v.type, v.target.id) for v in reverse] == [("DB00331", "TREATS_CtD", "DOID:8778")]
     assert loaded.edges_between([], ["DB00331"]) == []
+    # the same edges whichever list is the longer (a store may loop over the shorter one), in their true direction
+    many = ["NCBIGene:3106", "DOID:9008", "NCBIGene:1", "NCBIGene:64127", "DB00331"]
+    one_first, many_first = by_key(loaded.edges_between(["DOID:8893"], many)), by_key(loaded.edges_between(many, ["DOID:8893"]))
+    assert len(one_first) >= 3 and "DOID:9008|ISA_DiD|DOID:8893" in one_first
+    assert {k: (v.source.id, v.target.id) for k, v in many_first.items()} == \
+        {k: (v.source.id, v.target.id) for k, v in one_first.items()}
 
 
 def test_clear(loaded: GraphStore) -> None:

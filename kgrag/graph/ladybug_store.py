@@ -536,10 +536,14 @@ class LadybugGraphStore(GraphStoreBase):
         return dedupe_views(views)
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
-        """For each node of ``ids_a`` (a primary-key lookup), its edges to any node of ``ids_b``."""
+        """Edges joining a node of ``ids_a`` to a node of ``ids_b``: for each node of the shorter list (a
+        primary-key lookup), its edges to any node of the other (the evidence checker joins hundreds of subtypes to
+        a batch's few dozen option nodes: one query per option node, not per subtype)."""
         a, b = unique(list(ids_a)), unique(list(ids_b))
         if not a or not b:
             return []
+        if len(b) < len(a):
+            a, b = b, a
         refs = self._node_refs(a)
         views = []
         for node_id in a:
