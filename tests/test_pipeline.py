@@ -87,12 +87,30 @@ def test_graph_candidates_build_evidence_only_for_what_pruning_keeps(store, embe
         Candidate(group="x")
 
 
-def test_a_pipeline_moves_what_it_loaded_out_of_the_collectors_view(store, embedder, settings):
+def test_a_batch_runs_with_the_cyclic_collector_paused_and_restores_it(store, embedder, settings, monkeypatch):
     import gc
 
-    gc.unfreeze()
-    Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM())
-    assert gc.get_freeze_count() > 1000  # the models, the linker's dictionary: not walked by full collections
+    import kgrag.evidence
+
+    seen: list[bool] = []
+    decide = kgrag.evidence.EvidenceChecker.decide
+    monkeypatch.setattr(kgrag.evidence.EvidenceChecker, "decide",
+                        lambda self, *a, **k: seen.append(gc.isenabled()) or decide(self, *a, **k))
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+                    generator=_NoLLM())
+    question = Question(text="psoriasis associates Gene NOD2", task="true_false")
+    assert gc.isenabled()
+    pipe.answer_batch([question])
+    assert seen == [False] and gc.isenabled()  # off inside the batch, back on after
+    gc.disable()
+    try:
+        pipe.answer_batch([question])
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
+    with pytest.raises(QuestionError):
+        pipe.answer_batch([""])
+    assert gc.isenabled()
 
 
 def test_validate_question_errors(settings):
