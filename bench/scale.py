@@ -267,7 +267,7 @@ COLUMNS = [("edges", "edges", "{:,.0f}"), ("build_s", "build s", "{:.1f}"), ("no
            *[(f"hop{k}_{q}", f"hop{k} {q}", "{:.1f}") for k in SEED_COUNTS for q in ("edges", "p50", "p99")],
            *[(f"opt{k}_{q}", f"opt{k} {q}", "{:.1f}") for k in SEED_COUNTS for q in ("p50", "p99")],
            ("cold_sentences_p50", "cold sents", "{:.0f}"), ("cold_fetch_p50", "cold fetch", "{:.1f}"),
-           ("cold_prune_p50", "cold prune", "{:.1f}"), ("load", "load", "{:.1f}")]
+           ("cold_prune_p50", "cold prune", "{:.1f}"), ("load", "load", "{:.1f}"), ("load_after", "load after", "{:.1f}")]
 # The stages whose growth is compared (cost against edges).
 STAGES = {"build_s": "build time", "disk_mb": "disk", "peak_rss_mb": "peak RSS", "linker_s": "linker build time",
           "linker_mb": "linker memory", "name32_p50": "name lookup (32)", "id32_p50": "id lookup (32)",
@@ -302,7 +302,8 @@ def report(rows: list[dict[str, Any]], plot: Path | None) -> None:
         shown = [(k, title, fmt) for k, title, fmt in COLUMNS if any(k in r for r in mine)]
         cells = [[fmt.format(r[k]) if k in r else "-" for k, _, fmt in shown] for r in mine]
         widths = [max(len(t), *(len(c[i]) for c in cells)) for i, (_, t, _) in enumerate(shown)]
-        print(f"\n{backend}: cost against graph size (times in ms unless marked; load = 1-min load average)")
+        print(f"\n{backend}: cost against graph size (times in ms unless marked; load, load after = 1-min load average "
+              "when the size started and when it was measured)")
         print("  ".join(t.rjust(w) for (_, t, _), w in zip(shown, widths)))
         for c in cells:
             print("  ".join(v.rjust(w) for v, w in zip(c, widths)))
