@@ -6,6 +6,7 @@
   average at each round. The embedder is the one the build uses (``SentenceTransformerEmbedder``,
   batch size from the settings), without its cache.
 - Agreement with torch: max |diff| and min / mean cosine of each backend's vectors.
+- ``--questions``: ms to embed one PubMedQA question alone (the query path), per backend, one thread.
 - ``--parts``: a text-index build's other parts on the whole corpus: tokenising every passage
   (length-sorted batches, as the encoder sees them), BM25, the FAISS index, writing the files.
 
@@ -70,6 +71,23 @@ def rates(settings: Settings, texts: list[str], backends: list[str], threads: li
     return report
 
 
+def question_latency(settings: Settings, backends: list[str], count: int, rounds: int) -> dict[str, float]:
+    """Median ms to embed one PubMedQA question alone (the query path), one thread, interleaved by backend."""
+    from kgrag.sources import source_path
+
+    rows = json.loads(source_path(settings, "pubmedqa/pqal_test_unlabelled.json").read_text())
+    questions = [row["QUESTION"] for row in rows.values()][:count]
+    embedders = {b: make_embedder(settings, b, 1) for b in backends}
+    samples: dict[str, list[float]] = {b: [] for b in backends}
+    for _ in range(rounds):
+        for question in questions:
+            for backend, embedder in embedders.items():
+                started = time.perf_counter()
+                embedder._encode([question])
+                samples[backend].append((time.perf_counter() - started) * 1000)
+    return {b: round(float(np.median(v)), 2) for b, v in samples.items()}
+
+
 def build_parts(settings: Settings) -> dict[str, float]:
     """Seconds of a build's parts other than the encoder forward, on the whole corpus."""
     from kgrag.text_index import Bm25Index, make_faiss_index
@@ -112,6 +130,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", action="store_true", help="also time a build's other parts")
+    parser.add_argument("--questions", type=int, default=0, help="also time this many single-question calls")
     parser.add_argument("--json", type=Path, default=None, help="write the report here too")
     args = parser.parse_args()
     settings = load_settings()
@@ -120,8 +139,12 @@ def main() -> None:
     if args.parts:
         report["parts"] = build_parts(settings)
         print("parts", report["parts"], flush=True)
-    report.update(rates(settings, texts, args.backends.split(","), [int(t) for t in args.threads.split(",")],
-                        args.rounds))
+    if args.questions:
+        report["question_ms_p50"] = question_latency(settings, args.backends.split(","), args.questions, args.rounds)
+        print("one question, ms p50", report["question_ms_p50"], flush=True)
+    if args.n:
+        report.update(rates(settings, texts, args.backends.split(","), [int(t) for t in args.threads.split(",")],
+                            args.rounds))
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
