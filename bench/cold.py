@@ -62,7 +62,8 @@ def make_pipeline(settings: Settings, cache_dir: Path, store: Any, generator: An
     """
     embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
                                            batch_size=settings.embedding_batch_size, cache_dir=cache_dir,
-                                           threads=settings.embedding_threads)
+                                           threads=settings.embedding_threads, backend=settings.embedding_backend,
+                                           home=settings.home)
     embedder.encode(["warm-up"], persist=False)
     linker = EntityLinker.from_store(store, warm, settings)
     if linker._fallback_label:  # noqa: SLF001 - the per-process name matrix, untimed
@@ -147,7 +148,8 @@ def main() -> None:
     store = open_serving_graph(base)
     generator = open_generator(base)
     warm = SentenceTransformerEmbedder(base.embedding_model, device=base.embedding_device,
-                                       cache_dir=base.home / "embeddings", threads=base.embedding_threads)
+                                       cache_dir=base.home / "embeddings", threads=base.embedding_threads,
+                                       backend=base.embedding_backend, home=base.home)
     summaries = []
     for mode in args.edge_vectors:
         settings = base.model_copy(update={"edge_vectors": mode})

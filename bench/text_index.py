@@ -28,7 +28,7 @@ import faiss
 import numpy as np
 
 from kgrag.corpus import load_corpus
-from kgrag.embeddings import SentenceTransformerEmbedder
+from kgrag.embeddings import embedder_from_settings
 from kgrag.settings import load_settings
 from kgrag.sources import source_path
 from kgrag.text_index import TextIndex, Bm25Index, default_embedder, faiss_search, make_faiss_index
@@ -74,8 +74,7 @@ def main() -> None:
     cached_s = time.perf_counter() - started
     rows.append(("embeddings: newly embedded now (0 = all from cache)", str(embedder.encoded_count)))
     rows.append(("embeddings: cached lookup rate (passages/s)", f"{len(texts) / cached_s:,.0f}"))
-    cold = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
-                                       batch_size=settings.embedding_batch_size)
+    cold = embedder_from_settings(settings, cache=False)
     sample = texts[:: max(1, len(texts) // args.cold_sample)][: args.cold_sample]
     started = time.perf_counter()
     cold.encode(sample)
@@ -118,8 +117,7 @@ def main() -> None:
 
     # end to end: fresh in-memory embedder so every query is embedded; default fusion of the settings
     index = TextIndex.build(passages, settings, embedder=embedder, index_type="flat", progress=False, save=False)
-    index.embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
-                                                 batch_size=settings.embedding_batch_size)
+    index.embedder = embedder_from_settings(settings, cache=False)
     mode = settings.text_fusion
     e2e = queries[: args.e2e_queries]
     single_q = [[q] for q in e2e[:100]]

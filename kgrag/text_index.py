@@ -59,7 +59,8 @@ from kgrag.artefacts import (
     write_manifest,
 )
 from kgrag.corpus import Passage, corpus_checksum, read_jsonl, write_jsonl
-from kgrag.embeddings import Embedder, SentenceTransformerEmbedder
+from kgrag.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, embedding_identity, \
+    settings_for_identity
 from kgrag.errors import ArtefactError, BackendUnavailableError, IndexMismatchError, KgragError
 from kgrag.settings import Settings
 from kgrag.types import Evidence
@@ -121,10 +122,8 @@ class PassageHit(BaseModel):
 
 
 def default_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """The settings' embedding model, with its vector cache under ``<home>/embeddings``."""
-    return SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
-                                       batch_size=settings.embedding_batch_size,
-                                       cache_dir=settings.home / "embeddings")
+    """The settings' embedding model and backend, with its vector cache under ``<home>/embeddings``."""
+    return embedder_from_settings(settings)
 
 
 def choose_index_type(passage_count: int, requested: str = "auto") -> IndexType:
@@ -372,12 +371,13 @@ class TextIndex:
             manifest = IndexManifest.model_validate_json(manifest_path.read_text())
         except ValueError as exc:
             raise TextIndexError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-        model = embedder.model_name if embedder is not None else settings.embedding_model
+        model = (embedder.model_name if embedder is not None
+                 else embedding_identity(settings.embedding_model, settings.embedding_backend))
         if manifest.embedding_model != model:
             raise IndexMismatchError(
                 f"text index at {directory} was built with embedding model {manifest.embedding_model!r}, "
                 f"but {model!r} is in use: its vectors are not comparable. Rebuild it (`kgrag build-text-index`) "
-                f"or set KGRAG_EMBEDDING_MODEL={manifest.embedding_model}")
+                f"or set {settings_for_identity(manifest.embedding_model)}")
         if embedder is not None and embedder.dimension != manifest.dimension:
             raise IndexMismatchError(f"text index at {directory} has dimension {manifest.dimension}, "
                                      f"the embedder {model!r} gives {embedder.dimension}")

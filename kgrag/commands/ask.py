@@ -30,17 +30,20 @@ def check_text_index_model(settings: Settings) -> None:
     """
     if settings.retrieval_mode not in ("text", "kg+text"):
         return
+    from kgrag.embeddings import embedding_identity, settings_for_identity
     from kgrag.text_index import read_manifest
 
     try:
         built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
     except (OSError, ValueError, AttributeError):
         return
-    if built and built != settings.embedding_model:
+    identity = embedding_identity(settings.embedding_model, settings.embedding_backend)
+    if built and built != identity:
         raise IndexMismatchError(
             f"text index at {settings.text_index_dir} was built with embedding model {built!r}, but "
-            f"KGRAG_EMBEDDING_MODEL={settings.embedding_model!r} is in use: its vectors are not comparable. Rebuild "
-            f"it (`kgrag build-text-index`) or set KGRAG_EMBEDDING_MODEL={built}")
+            f"{identity!r} is in use (KGRAG_EMBEDDING_MODEL={settings.embedding_model!r}, KGRAG_EMBEDDING_BACKEND="
+            f"{settings.embedding_backend}): its vectors are not comparable. Rebuild it (`kgrag build-text-index`) "
+            f"or set {settings_for_identity(str(built))}")
 
 
 def ask(

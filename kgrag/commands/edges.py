@@ -19,7 +19,7 @@ def build_edge_vectors(
 ) -> None:
     """Embed each edge's sentence once into a memory-mapped store beside the graph (resumable; progress bar)."""
     from kgrag.edge_vectors import build_edge_vectors as build, graph_identity
-    from kgrag.embeddings import SentenceTransformerEmbedder
+    from kgrag.embeddings import embedder_from_settings
     from kgrag.commands.common import built_graph
     from kgrag.errors import KgragError
     from kgrag.settings import load_settings
@@ -33,10 +33,7 @@ def build_edge_vectors(
             raise KgragError(f"the graph has {edges:,} edges, more than KGRAG_EDGE_VECTORS_MAX_EDGES="
                              f"{settings.edge_vectors_max_edges:,}: its sentences are embedded on demand; "
                              "pass --force (or set KGRAG_EDGE_VECTORS=on) to precompute them anyway")
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
-                                               batch_size=settings.embedding_batch_size,
-                                               cache_dir=settings.home / "embeddings",
-                                               threads=settings.embedding_threads)
+        embedder = embedder_from_settings(settings)
         report = build(settings, store, embedder, chunk_size=chunk_size, progress=not as_json)
     if as_json:
         typer.echo(json.dumps(report.model_dump(), indent=2))

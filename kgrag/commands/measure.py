@@ -18,13 +18,13 @@ def eval_linking(
 ) -> None:
     """Entity-linking accuracy on KG-RAG's 322-question entity-retrieval set."""
     from kgrag.commands.common import built_graph
-    from kgrag.embeddings import SentenceTransformerEmbedder
+    from kgrag.embeddings import embedder_from_settings
     from kgrag.settings import load_settings
     from eval.linking import linking_accuracy
 
     settings = load_settings()
     with built_graph(settings) as store:
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, cache_dir=settings.home / "embeddings")
+        embedder = embedder_from_settings(settings)
         report = linking_accuracy(settings, store, embedder)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
