@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kgrag.edge_vectors import EdgeVectorStore, open_edge_vectors
-from kgrag.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings
+from kgrag.embeddings import Embedder, embedder_from_settings
 from kgrag.errors import KgragError, QuestionError
 from kgrag.evidence import EvidenceChecker, split_sentences
 from kgrag.generators import Generator
