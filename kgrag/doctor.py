@@ -146,7 +146,7 @@ def check_edge_vectors(settings: Settings, *, full: bool) -> Check:
 
 def check_embedding_model(settings: Settings) -> Check:
     """The embedding model resolves locally and is the one the text index was built with."""
-    from kgrag.embeddings import resolve_model_path
+    from kgrag.model_files import resolve_model_path
 
     try:
         path = resolve_model_path(settings.embedding_model)

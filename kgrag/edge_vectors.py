@@ -60,7 +60,8 @@ from kgrag.artefacts import (
     wait_for_swap,
     write_manifest,
 )
-from kgrag.embeddings import Embedder, embedding_identity, slug
+from kgrag.embeddings import Embedder, embedding_identity
+from kgrag.model_files import slug
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeView, edge_sentence

