@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -92,6 +93,8 @@ class SentenceTransformerEmbedder:
     vectors); ``onnx-int8`` (its 8-bit copy: other vectors, named ``<model>@onnx-int8``).
     """
 
+    thread_safe = True  # encode() may be called from another thread (see Pipeline.answer_batch)
+
     def __init__(self, model_name: str = "all-MiniLM-L6-v2", *, device: str = "cpu", batch_size: int = 16,
                  cache_dir: Path | None = None, threads: int = 0, backend: str = "torch",
                  home: Path | None = None) -> None:
@@ -126,11 +129,20 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.threads = threads  # torch (or onnxruntime) intra-op threads while encoding; 0: the library's default
         self._memory: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()  # encode() from several threads: one call at a time
         self._disk = _DiskCache(cache_dir / slug(self.model_name), self.dimension) if cache_dir else None
         self.encoded_count = 0  # texts actually sent to the model (for tests and benchmarks)
 
     def encode(self, texts: Sequence[str], *, persist: bool = True) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text. ``persist=False`` keeps new vectors in memory only."""
+        """Unit-length float32 vectors, one row per text. ``persist=False`` keeps new vectors in memory only.
+
+        Safe to call from several threads (:attr:`thread_safe`): calls run one at a time (the caches and the
+        model are shared); the pipeline embeds a batch's questions on a worker thread while it links and fetches.
+        """
+        with self._lock:
+            return self._encode_cached(texts, persist=persist)
+
+    def _encode_cached(self, texts: Sequence[str], *, persist: bool) -> np.ndarray:
         keys = [text_hash(t) for t in texts]
         missing = {k: t for k, t in zip(keys, texts) if k not in self._memory}
         if missing and self._disk is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -141,12 +142,15 @@ class Pipeline:
 
     def _answer_batch(self, qs: list[Question]) -> list[Answer]:
         timer = StageTimer()
-        with timer.stage("linking"):
-            linked = self.retriever.link(qs)
-        with timer.stage("gate"):
-            stage1 = self._stage1(linked)
-        active = [d.retrieve if d is not None else self._retrieves_without_gate() for d in stage1]
-        retrieved = self.retriever.retrieve([q.text for q in qs], linked, active, timer)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrag-query-vectors") as worker:
+            # the questions' embeddings (an MCQ batch's largest single cost) run beside linking and the graph fetch
+            query_vectors = self._start_query_vectors(worker, [q.text for q in qs])
+            with timer.stage("linking"):
+                linked = self.retriever.link(qs)
+            with timer.stage("gate"):
+                stage1 = self._stage1(linked)
+            active = [d.retrieve if d is not None else self._retrieves_without_gate() for d in stage1]
+            retrieved = self.retriever.retrieve([q.text for q in qs], linked, active, timer, query_vectors)
         with timer.stage("generation"):
             replies = self._reply(qs, linked, [r.evidence for r in retrieved])
         with timer.stage("claims"):
@@ -157,6 +161,13 @@ class Pipeline:
                              timings) for i in range(len(qs))]
 
     # -- stages --------------------------------------------------------------------------------
+    def _start_query_vectors(self, worker: ThreadPoolExecutor, texts: list[str]) -> Future[Any] | None:
+        """The questions' embeddings started on ``worker``, when retrieval may run and the embedder allows
+        calls from another thread (``thread_safe``); else None (the retriever embeds them before pruning)."""
+        if self.settings.retrieval_mode == "none" or not getattr(self.retriever.embedder, "thread_safe", False):
+            return None
+        return worker.submit(self.retriever.query_vectors, texts)
+
     def _retrieves_without_gate(self) -> bool:
         return self.settings.retrieval_mode != "none" and self.settings.gate_mode == "always"
 

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,9 +102,12 @@ class Retriever:
 
     # -- retrieval -----------------------------------------------------------------------------
     def retrieve(self, queries: Sequence[str], linked: Sequence[Linked], active: Sequence[bool] | None = None,
-                 timer: StageTimer | None = None) -> list[Retrieved]:
+                 timer: StageTimer | None = None, query_vectors: Future[np.ndarray] | None = None) -> list[Retrieved]:
         """Graph and text candidates for the active queries (all by default), pruned against each query and
-        fitted to the context budget. An inactive query gets an empty result."""
+        fitted to the context budget. An inactive query gets an empty result.
+
+        ``query_vectors``: the queries' embeddings already under way on another thread (the pipeline starts them
+        before linking, so they overlap linking and the graph fetch); None embeds them here, before pruning."""
         active = [True] * len(queries) if active is None else list(active)
         timer = timer or StageTimer()
         with timer.stage("graph_fetch"):
@@ -111,7 +115,7 @@ class Retriever:
         with timer.stage("text_search"):
             text = self._text_candidates(queries, active)
         with timer.stage("pruning"):
-            return self._prune(queries, [k + t for k, t in zip(kg, text)])
+            return self._prune(queries, [k + t for k, t in zip(kg, text)], query_vectors)
 
     def _kg_candidates(self, linked: Sequence[Linked], active: Sequence[bool]) -> list[list[Candidate]]:
         out: list[list[Candidate]] = [[] for _ in linked]
@@ -136,11 +140,12 @@ class Retriever:
             out[i] = [Candidate(group="text", evidence=hit.to_evidence()) for hit in row]
         return out
 
-    def _prune(self, queries: Sequence[str], candidates: list[list[Candidate]]) -> list[Retrieved]:
+    def _prune(self, queries: Sequence[str], candidates: list[list[Candidate]],
+               query_vectors: Future[np.ndarray] | None = None) -> list[Retrieved]:
         unique = list(dict.fromkeys(c.text for cands in candidates for c in cands))
         vectors = self.candidate_vectors(unique)
         row = {t: i for i, t in enumerate(unique)}
-        qvecs = self.embedder.encode(list(queries), persist=False)  # type: ignore[call-arg]
+        qvecs = query_vectors.result() if query_vectors is not None else self.query_vectors(queries)
         out = []
         for qvec, cands in zip(qvecs, candidates):
             mat = vectors[[row[c.text] for c in cands]] if cands else np.zeros((0, qvec.shape[0]))
@@ -148,6 +153,10 @@ class Retriever:
             trace = result.trace(self.settings.context_budget_tokens) if cands else None
             out.append(Retrieved(evidence=result.evidence, dropped=result.dropped, trace=trace))
         return out
+
+    def query_vectors(self, queries: Sequence[str]) -> np.ndarray:
+        """The queries' unit vectors (kept in memory only: a question is not a candidate sentence)."""
+        return self.embedder.encode(list(queries), persist=False)  # type: ignore[call-arg]
 
     def candidate_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of distinct candidate texts: the edge-vector store's, the embedder's for the rest."""

@@ -113,6 +113,24 @@ def test_a_batch_runs_with_the_cyclic_collector_paused_and_restores_it(store, em
     assert gc.isenabled()
 
 
+def test_question_vectors_are_embedded_beside_linking_and_match_the_inline_ones(store, embedder, settings, monkeypatch):
+    import threading
+
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+                    generator=_NoLLM())
+    threads: list[str] = []
+    embed = pipe.retriever.query_vectors
+    monkeypatch.setattr(pipe.retriever, "query_vectors", lambda qs: threads.append(threading.current_thread().name)
+                        or embed(qs))
+    question = Question(text="Which genes are associated with psoriasis?", options=["NOD2", "CHEK2"])
+    [overlapped] = pipe.answer_batch([question])
+    assert len(threads) == 1 and threads[0].startswith("kgrag-query-vectors")
+    monkeypatch.setattr(type(embedder), "thread_safe", False)  # an embedder that does not allow it: embedded inline
+    [inline] = pipe.answer_batch([question])
+    assert threads[1] == threading.current_thread().name
+    assert [(e.text, round(e.score, 6)) for e in inline.evidence] == [(e.text, round(e.score, 6)) for e in overlapped.evidence]
+
+
 def test_validate_question_errors(settings):
     with pytest.raises(QuestionError, match="empty"):
         validate_question("   ", settings)
