@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from kgrag.artefacts import EMBEDDING_CACHE_KIND, ArtefactCheck, block_checksums
 from kgrag.errors import BackendUnavailableError
-from kgrag.model_files import PACKAGED_MODELS, resolve_model_path, slug
+from kgrag.model_files import embedding_dimension, load_sentence_transformer, slug
 
 if TYPE_CHECKING:
     from kgrag.onnx_encoder import OnnxEncoder
@@ -104,21 +104,13 @@ class SentenceTransformerEmbedder:
         if backend != "torch" and device != "cpu":
             raise BackendUnavailableError(f"embedding backend {backend!r} runs on the CPU, not {device!r}: set "
                                           "KGRAG_EMBEDDING_BACKEND=torch or KGRAG_EMBEDDING_DEVICE=cpu")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            raise BackendUnavailableError("sentence-transformers is not installed") from exc
-        if model_name in PACKAGED_MODELS:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.model = model_name  # what is loaded; model_name is the vectors' identity
         self.backend = backend
         self.model_name = embedding_identity(model_name, backend)
         self._onnx: OnnxEncoder | None = None
         if backend == "torch":
-            self._model = SentenceTransformer(resolve_model_path(model_name), device=device)
-            self.dimension = int(self._model.get_embedding_dimension()
-                                 if hasattr(self._model, "get_embedding_dimension")
-                                 else self._model.get_sentence_embedding_dimension())
+            self._model = load_sentence_transformer(model_name, device)
+            self.dimension = embedding_dimension(self._model)
         else:
             from kgrag.onnx_encoder import OnnxEncoder
             from kgrag.settings import default_home

@@ -23,8 +23,6 @@ Example::
 from __future__ import annotations
 
 import inspect
-import json
-import os
 import shutil
 import tempfile
 import time
@@ -39,7 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from kgrag.artefacts import block_checksums
 from kgrag.errors import ArtefactError, BackendUnavailableError
-from kgrag.model_files import PACKAGED_MODELS, resolve_model_path, slug
+from kgrag.model_files import embedding_dimension, load_sentence_transformer, resolve_model_path, slug
 
 EXPORT_FORMAT = 1
 META_FILE = "export.json"
@@ -116,14 +114,6 @@ def ensure_export(model_name: str, home: Path) -> tuple[Path, OnnxExport]:
     return directory, check_export(directory, model_name)
 
 
-def _load_sentence_transformer(model_name: str, device: str = "cpu") -> Any:
-    from sentence_transformers import SentenceTransformer
-
-    if model_name in PACKAGED_MODELS:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return SentenceTransformer(resolve_model_path(model_name), device=device)
-
-
 def _transformer_module(model: Any, model_name: str) -> Any:
     """The model's first module when it is a text transformer whose forward gives token embeddings."""
     first = model[0]
@@ -158,7 +148,7 @@ def _export(model_name: str, directory: Path) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.staging-", dir=directory.parent))
     try:
-        model = _load_sentence_transformer(model_name)
+        model = load_sentence_transformer(model_name)
         transformer = _transformer_module(model, model_name)
         inputs = _model_inputs(model, transformer)
         try:
@@ -284,7 +274,7 @@ class OnnxEncoder:
             raise BackendUnavailableError(f"{BACKEND_SETTING}=onnx needs onnxruntime (pip install 'kgrag[onnx]'), "
                                           f"or set {BACKEND_SETTING}=torch") from exc
         directory, export = ensure_export(model_name, home)
-        model = _load_sentence_transformer(model_name)
+        model = load_sentence_transformer(model_name)
         _transformer_module(model, model_name)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime's default, one per core
@@ -322,6 +312,4 @@ class OnnxEncoder:
 
     @property
     def dimension(self) -> int:
-        model = self._model
-        return int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
-                   else model.get_sentence_embedding_dimension())
+        return embedding_dimension(self._model)

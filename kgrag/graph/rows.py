@@ -175,16 +175,15 @@ def edge_view(
     props: str | None,
 ) -> EdgeView:
     """Build an :class:`EdgeView` from (id, label, name) endpoints in the edge's true direction."""
-    src = NodeRef(id=source[0], label=source[1], name=source[2])
-    tgt = NodeRef(id=target[0], label=target[1], name=target[2])
-    return EdgeView(
-        key=f"{src.id}|{edge_type}|{tgt.id}",
-        type=edge_type,
-        source=src,
-        target=tgt,
-        sources=list(sources or []),
-        properties=decode_props(props),
-    )
+    return view_between(NodeRef(id=source[0], label=source[1], name=source[2]), edge_type,
+                        NodeRef(id=target[0], label=target[1], name=target[2]), sources, props)
+
+
+def view_between(source: NodeRef, edge_type: str, target: NodeRef, sources: Sequence[str] | None,
+                 props: str | None) -> EdgeView:
+    """The :class:`EdgeView` of an edge from ``source`` to ``target``: its key, sources and decoded properties."""
+    return EdgeView(key=f"{source.id}|{edge_type}|{target.id}", type=edge_type, source=source, target=target,
+                    sources=list(sources or []), properties=decode_props(props))
 
 
 def directed_views(node: NodeRef, rows: Iterable[Sequence[Any]]) -> list[EdgeView]:
@@ -193,8 +192,7 @@ def directed_views(node: NodeRef, rows: Iterable[Sequence[Any]]) -> list[EdgeVie
     for out, edge_type, sources, props, oid, olabel, oname in rows:
         other = NodeRef(id=oid, label=olabel, name=oname)
         source, target = (node, other) if out else (other, node)
-        views.append(EdgeView(key=f"{source.id}|{edge_type}|{target.id}", type=edge_type, source=source, target=target,
-                              sources=list(sources or []), properties=decode_props(props)))
+        views.append(view_between(source, edge_type, target, sources, props))
     return views
 
 
