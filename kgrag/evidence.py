@@ -40,8 +40,9 @@ Support is direct or inferred, and every verdict says which (``Verdict.support``
 Inferred support only ever ranks below direct support: an MCQ option's key is (question entities joined
 directly, joined by inference, co-occurrence, passages), and a true/false claim is checked for inferred
 support only where no direct edge joins its entities. So an answer that direct edges decide is the same
-with inference on. Batched: ``evidence_isa_depth`` is-a queries (one per level) and one class-member
-query for the batch, then ONE ``edges_between`` call for all inferred candidates.
+with inference on. Batched: is-a walks in memory (:class:`kgrag.ontology.Ontology` reads the graph's is-a
+edges once per process) and one class-member query for the batch, then ONE ``edges_between`` call for all
+inferred candidates.
 
 Free-text answers get :class:`ClaimVerdict` per entity pair of each sentence: ``graph`` (an edge,
 with its sources), ``inferred`` (an edge of a subtype, or an is-a path; with the path), ``corpus``
@@ -166,12 +167,15 @@ class EvidenceChecker:
     def __init__(self, store: GraphStore | None, stats: CorpusStats | None = None, *, cooccur_window: int = 1000,
                  cooccur_threshold: int = 1, isa_depth: int = 2, isa_step_confidence: float = 0.8,
                  inherited_sources: Sequence[str] = (), class_support: bool = True,
-                 class_confidence: float = 0.7, absence_min_coverage: float | None = None) -> None:
+                 class_confidence: float = 0.7, absence_min_coverage: float | None = None,
+                 ontology: Ontology | None = None) -> None:
+        if ontology is not None and ontology.depth != isa_depth:
+            raise ValueError(f"the ontology walks {ontology.depth} is-a steps but isa_depth is {isa_depth}")
         self.store = store
         self.stats = stats
         self.window = cooccur_window
         self.threshold = cooccur_threshold
-        self.ontology = Ontology(store, isa_depth)
+        self.ontology = ontology or Ontology(store, isa_depth)  # given: one is-a hierarchy in memory, shared
         self.step_confidence = isa_step_confidence
         self.inherited_sources = set(inherited_sources)
         self.class_support = class_support
@@ -180,13 +184,14 @@ class EvidenceChecker:
         self._coverage: dict[tuple[str, str], RelationCoverage] | None = None  # measured on first need
 
     @classmethod
-    def from_settings(cls, store: GraphStore | None, stats: CorpusStats | None, settings: Settings) -> "EvidenceChecker":
-        """The checker the settings describe (``cooccur_*``, ``evidence_*``)."""
+    def from_settings(cls, store: GraphStore | None, stats: CorpusStats | None, settings: Settings, *,
+                      ontology: Ontology | None = None) -> "EvidenceChecker":
+        """The checker the settings describe (``cooccur_*``, ``evidence_*``); ``ontology``: one to share (the linker's)."""
         return cls(store, stats, cooccur_window=settings.cooccur_window, cooccur_threshold=settings.cooccur_threshold,
                    isa_depth=settings.evidence_isa_depth, isa_step_confidence=settings.evidence_isa_step_confidence,
                    inherited_sources=settings.evidence_inherited_sources, class_support=settings.evidence_class_support,
                    class_confidence=settings.evidence_class_confidence,
-                   absence_min_coverage=settings.evidence_absence_min_coverage)
+                   absence_min_coverage=settings.evidence_absence_min_coverage, ontology=ontology)
 
     def coverage(self) -> dict[tuple[str, str], RelationCoverage]:
         """Each label pair's measured coverage in the graph (one pass over its edges, the first time)."""
@@ -200,7 +205,7 @@ class EvidenceChecker:
 
         ``named``: node id -> label of the entities a text names (diseases get subtypes, and ancestors when
         ``inherited_sources`` is set; pharmacologic classes get members); ``targets``: the nodes a claim may join
-        them to. ``evidence_isa_depth`` is-a queries, one membership query and ONE ``edges_between`` call."""
+        them to. Is-a walks in memory, one membership query and ONE ``edges_between`` call."""
         out: dict[tuple[str, str], list[Inferred]] = {}
         if self.store is None or not named:
             return out

@@ -11,8 +11,8 @@ Three steps, all batched:
    where the name is ambiguous, that type's nodes are the ones linked.
 2. Nested ancestors (``link_nested_ancestors``): a disease named inside a longer disease mention
    (``xeroderma pigmentosum`` in ``xeroderma pigmentosum, group G``) is linked too when it is an is-a
-   ancestor of the longer mention's disease within ``evidence_isa_depth`` steps (one is-a query per
-   level for the batch). It shares the longer mention and carries ``within``: reported with the answer,
+   ancestor of the longer mention's disease within ``evidence_isa_depth`` steps (walked in memory,
+   :class:`kgrag.ontology.Ontology`). It shares the longer mention and carries ``within``: reported with the answer,
    neither a graph-context seed (the more specific disease's neighbourhood is fetched) nor a claim's subject.
 3. Embedding fallback: when no node of the first preferred label (Disease by default) was found,
    the question's word n-grams are embedded in ONE call and compared with the embedded names of

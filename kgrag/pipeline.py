@@ -24,7 +24,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from kgrag.edge_vectors import EdgeVectorStore, open_edge_vectors
@@ -35,6 +35,7 @@ from kgrag.generators import Generator
 from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore
 from kgrag.linking import EntityLinker
+from kgrag.ontology import Ontology
 from kgrag.prompts import render_context
 from kgrag.retriever import Linked, Retrieved, Retriever
 from kgrag.selector import Selector
@@ -102,7 +103,7 @@ class Pipeline:
         self.stats = stats if stats is not None else (gate.stats if gate is not None else None)
         self.retriever = Retriever(settings, store=store, embedder=embedder, text_index=text_index, linker=linker,
                                    edge_vectors=edge_vectors)
-        self.checker = EvidenceChecker.from_settings(store, self.stats, settings)
+        self.checker = EvidenceChecker.from_settings(store, self.stats, settings, ontology=self._shared_ontology())
         self.selector = Selector(settings, self.checker, generator)
         self.writer: Writer = (QucoWriter(settings, self.retriever, generator, gate) if gate is not None
                                and settings.gate_mode == "gated" else OneShotWriter(settings, generator))
@@ -128,6 +129,14 @@ class Pipeline:
         return cls(settings, store=store, embedder=embedder, generator=LazyGenerator(settings),
                    text_index=text_index, gate=gate, stats=stats, edge_vectors=edge_vectors)
 
+    def _shared_ontology(self) -> Ontology | None:
+        """The linker's is-a hierarchy, for the checker too when both walk the same store (read into memory once)."""
+        linker = self.retriever.linker
+        ontology = linker.ontology if linker is not None else None
+        if ontology is None or ontology.store is not self.store or ontology.depth != self.settings.evidence_isa_depth:
+            return None
+        return ontology
+
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None) -> Answer:
         return self.answer_batch([validate_question(question, self.settings, options=options, task=task)])[0]
@@ -137,8 +146,14 @@ class Pipeline:
         qs = [validate_question(q, self.settings) for q in questions]
         if not qs:
             return []
-        with collector_paused():
+        with collector_paused(), self._graph_remembering():
             return self._answer_batch(qs)
+
+    def _graph_remembering(self) -> AbstractContextManager[None]:
+        """The store's ``remembering`` block for one batch: the neighbourhoods the graph context fetched also answer
+        the option edges and the evidence checker's edges (kgrag.graph.base); a store without one reads as usual."""
+        remembering = getattr(self.store, "remembering", None)
+        return remembering() if remembering is not None else nullcontext()
 
     def _answer_batch(self, qs: list[Question]) -> list[Answer]:
         timer = StageTimer()

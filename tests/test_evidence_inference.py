@@ -54,7 +54,7 @@ class CountingStore:
 
     def __getattr__(self, name):
         attr = getattr(self._store, name)
-        if callable(attr) and name in ("neighbourhood", "edges_between", "get_nodes", "find_by_name"):
+        if callable(attr) and name in ("neighbourhood", "edges_between", "get_nodes", "find_by_name", "iter_edges"):
             def counted(*args, **kwargs):
                 self.calls.append(name)
                 return attr(*args, **kwargs)
@@ -87,12 +87,14 @@ def tf(text: str) -> Question:
     return Question(text=text, task="true_false", options=["True", "False"])
 
 
-def test_ontology_walks_are_bounded_and_one_query_per_level(store):
+def test_ontology_walks_are_bounded_and_read_the_hierarchy_once(store):
     counting = CountingStore(store)
-    down = Ontology(counting, depth=2).descendants(["DOID:1", "DOID:5"])
+    ontology = Ontology(counting, depth=2)
+    down = ontology.descendants(["DOID:1", "DOID:5"])
     assert set(down["DOID:1"]) == {"DOID:2", "DOID:3"} and down["DOID:5"] == {}  # DOID:4 is 3 steps down
     assert down["DOID:1"]["DOID:3"].steps == ["DOID:3|ISA_DiD|DOID:2", "DOID:2|ISA_DiD|DOID:1"]
-    assert counting.calls == ["neighbourhood", "neighbourhood"]
+    assert ontology.ancestors(["DOID:3"])["DOID:3"]["DOID:1"].steps == down["DOID:1"]["DOID:3"].steps
+    assert counting.calls == ["iter_edges"]  # one scan of the is-a edges; every later walk is in memory
     up = Ontology(store, depth=3).ancestors(["DOID:4"])
     assert up["DOID:4"]["DOID:1"].depth == 3
     assert up["DOID:4"]["DOID:1"].describe().startswith("xeroderma pigmentosum group A1x is a ")
@@ -198,9 +200,8 @@ def test_inference_is_batched(store, settings):
     entities = linker.link([q.text for q in questions], fallback=False)
     verdicts = EvidenceChecker.from_settings(counting, None, settings).decide(questions, entities, [{}] * 3, [[]] * 3)
     assert [v.choice for v in verdicts] == ["True", "True", None]
-    # direct edges, 2 is-a levels, class members, inferred edges: one round-trip each for the whole batch
-    assert sorted(counting.calls) == sorted(["edges_between", "neighbourhood", "neighbourhood", "neighbourhood",
-                                             "edges_between"])
+    # direct edges, the is-a hierarchy (read once), class members, inferred edges: one round-trip each for the batch
+    assert sorted(counting.calls) == sorted(["edges_between", "iter_edges", "neighbourhood", "edges_between"])
 
 
 def test_the_evidence_picture_draws_an_inferred_edge_with_its_is_a_steps(store, settings):

@@ -250,6 +250,18 @@ def test_neighbourhood_edge_type_filter_and_limit(loaded: GraphStore) -> None:
         loaded.neighbourhood(["DOID:8893"], limit_per_node=-1)
 
 
+def test_iter_edges_of_some_types_only(loaded: GraphStore) -> None:
+    every = [v.key for batch in loaded.iter_edges(2) for v in batch]
+    isa = [v for batch in loaded.iter_edges(2, edge_types=["ISA_DiD"]) for v in batch]
+    assert [v.key for v in isa] == ["DOID:9008|ISA_DiD|DOID:8893"] and len(every) == 7
+    assert (isa[0].source.name, isa[0].sources) == ("psoriatic arthritis", ["Disease Ontology"])
+    assert sorted(v.key for b in loaded.iter_edges(edge_types=["ISA_DiD", "TREATS_CtD"]) for v in b) == sorted(
+        k for k in every if "|ISA_DiD|" in k or "|TREATS_CtD|" in k)
+    assert list(loaded.iter_edges(edge_types=[])) == []
+    with pytest.raises(ValueError):
+        list(loaded.iter_edges(edge_types=["ISA_DiD) DETACH DELETE (n"]))
+
+
 def test_edges_between_either_direction(loaded: GraphStore) -> None:
     views = by_key(loaded.edges_between(["DOID:8893", "DOID:9008"], ["NCBIGene:3106", "DOID:9008"]))
     assert set(views) == {
@@ -266,6 +278,61 @@ def test_edges_between_either_direction(loaded: GraphStore) -> None:
     assert len(one_first) >= 3 and "DOID:9008|ISA_DiD|DOID:8893" in one_first
     assert {k: (v.source.id, v.target.id) for k, v in many_first.items()} == \
         {k: (v.source.id, v.target.id) for k, v in one_first.items()}
+
+
+def _count_fetches(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each database read of ``neighbourhood`` and ``edges_between`` on this store."""
+    calls: list[str] = []
+    for name in ("_fetch_neighbourhood", "_fetch_edges_between"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *args, _real=real, _name=name: calls.append(_name) or _real(*args))
+    return calls
+
+
+def _edges(views) -> list[tuple[str, str, str, list[str], dict]]:
+    return sorted((v.source.id, v.type, v.target.id, v.sources, v.properties) for v in views)
+
+
+def test_remembering_answers_from_fetched_neighbourhoods_without_a_query(loaded: GraphStore, monkeypatch) -> None:
+    pairs = [(["DOID:8893", "DOID:9008"], ["NCBIGene:3106", "DOID:9008", "NCBIGene:7015"]),
+             (["NCBIGene:3106", "DB00331"], ["DOID:8893", "DOID:8778"]), (["DOID:8893"], ["DOID:8893"])]
+    outside = [_edges(loaded.edges_between(a, b)) for a, b in pairs]
+    isa_outside = _edges(loaded.neighbourhood(["DOID:8893"], edge_types=["ISA_DiD"]))
+    calls = _count_fetches(loaded, monkeypatch)
+    with loaded.remembering():
+        seeds = loaded.neighbourhood(["DOID:8893", "DOID:9008", "NCBIGene:404"])  # the last is not in the graph
+        assert calls == ["_fetch_neighbourhood"] and len(seeds) == 5
+        # both remembered: no query, the same edges in their true direction, with sources and properties
+        assert _edges(loaded.edges_between(*pairs[0])) == outside[0] and calls == ["_fetch_neighbourhood"]
+        assert _edges(loaded.edges_between(*pairs[2])) == outside[2] and calls == ["_fetch_neighbourhood"]
+        assert _edges(loaded.neighbourhood(["DOID:8893"], edge_types=["ISA_DiD"])) == isa_outside
+        assert len(loaded.neighbourhood(["DOID:8893"], limit_per_node=2)) == 2
+        assert loaded.edges_between(["NCBIGene:404"], ["DOID:8893"]) == [] and calls == ["_fetch_neighbourhood"]
+        # one side partly remembered: only the nodes neither side remembers are asked about
+        assert _edges(loaded.edges_between(*pairs[1])) == outside[1] and calls[-1] == "_fetch_edges_between"
+        # a limited fetch that may have cut a neighbourhood, or a filtered one, is not remembered
+        loaded.neighbourhood(["DOID:8778"], limit_per_node=1)
+        loaded.neighbourhood(["NCBIGene:7015"], edge_types=["ASSOCIATES_DaG"])
+        before = len(calls)
+        loaded.edges_between(["DOID:8778", "NCBIGene:7015"], ["DB00331"])
+        assert calls[before:] == ["_fetch_edges_between"]
+        with loaded.remembering():  # nested: the same memory
+            loaded.edges_between(["DOID:9008"], ["NCBIGene:3106"])
+            assert calls[before:] == ["_fetch_edges_between"]
+    # after the block every call reads the database again
+    assert _edges(loaded.edges_between(*pairs[0])) == outside[0] and calls[-1] == "_fetch_edges_between"
+
+
+def test_remembering_is_per_thread(loaded: GraphStore, monkeypatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls = _count_fetches(loaded, monkeypatch)
+    with loaded.remembering():
+        loaded.neighbourhood(["DOID:8893"])
+        with ThreadPoolExecutor(1) as other:  # another thread outside any block asks the database
+            assert len(other.submit(loaded.edges_between, ["DOID:8893"], ["NCBIGene:1"]).result()) == 1
+        assert calls == ["_fetch_neighbourhood", "_fetch_edges_between"]
+        assert len(loaded.edges_between(["DOID:8893"], ["NCBIGene:1"])) == 1 and len(calls) == 2
 
 
 def test_clear(loaded: GraphStore) -> None:

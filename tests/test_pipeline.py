@@ -131,6 +131,29 @@ def test_question_vectors_are_embedded_beside_linking_and_match_the_inline_ones(
     assert [(e.text, round(e.score, 6)) for e in inline.evidence] == [(e.text, round(e.score, 6)) for e in overlapped.evidence]
 
 
+def test_a_batch_answers_option_edges_from_the_neighbourhoods_it_fetched(store, embedder, settings, monkeypatch):
+    from contextlib import nullcontext
+
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+                    generator=_NoLLM())
+    questions = [Question(text="Which Gene is associated with psoriasis and myelodysplastic syndrome?",
+                          options=["NOD2", "CHEK2", "HLA-B"]),
+                 Question(text="Psoriasis associates Gene NOD2", task="true_false")]
+    calls: list[str] = []
+    for name in ("_fetch_neighbourhood", "_fetch_edges_between"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *args, _real=real, _name=name: calls.append(_name) or _real(*args))
+    remembered = pipe.answer_batch(questions)
+    # one neighbourhood read; the option edges and the checker's edges come from it
+    assert calls == ["_fetch_neighbourhood"]
+    monkeypatch.setattr(store, "remembering", nullcontext)
+    asked = pipe.answer_batch(questions)
+    assert calls[1:] == ["_fetch_neighbourhood", "_fetch_edges_between", "_fetch_edges_between"]
+    assert [(a.choice, a.support, [(e.id, e.option, round(e.score, 6)) for e in a.evidence]) for a in remembered] == \
+        [(a.choice, a.support, [(e.id, e.option, round(e.score, 6)) for e in a.evidence]) for a in asked]
+    assert remembered[0].choice == "HLA-B" and remembered[1].choice == "True"
+
+
 def test_validate_question_errors(settings):
     with pytest.raises(QuestionError, match="empty"):
         validate_question("   ", settings)

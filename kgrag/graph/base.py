@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from kgrag.graph.rows import check_edge_types, check_labels, normalise_keys, unique
+from kgrag.graph.rows import check_edge_types, check_labels, dedupe_views, normalise_keys, unique
 from kgrag.graph.schema import BuildMarker, EdgeRecord, EdgeView, GraphSchema, NodeRecord
 
 S = TypeVar("S", bound="GraphStoreBase")
@@ -27,7 +29,11 @@ class GraphStore(Protocol):
       restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one call (one
       round-trip on a server; the embedded store runs one primary-key query per seed in-process).
     - ``edges_between`` returns the edges joining any node of ``ids_a`` to any of ``ids_b``.
-    - ``iter_edges`` streams every edge once, in batches (``kgrag build-edge-vectors`` reads it).
+    - ``remembering()`` (optional; both backends have it): a block of reads in which the complete one-hop
+      neighbourhoods already fetched answer later ``neighbourhood`` and ``edges_between`` calls about those
+      nodes without a query (the pipeline opens one per batch).
+    - ``iter_edges`` streams every edge once, in batches, optionally of some edge types only
+      (``kgrag build-edge-vectors`` reads them all; :class:`kgrag.ontology.Ontology` the is-a edges).
     - ``get_nodes``, ``find_by_name``, ``neighbourhood`` and ``edges_between`` find their nodes
       through an index or key table, never a scan of the nodes (``missing_indexes`` says when a
       graph lacks one; the plans are checked by the contract tests).
@@ -62,8 +68,9 @@ class GraphStore(Protocol):
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]: ...
 
-    def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
-        """Every edge, streamed in batches (endpoints, type, sources; no properties): for whole-graph builds."""
+    def iter_edges(self, batch_size: int = 5000, edge_types: Sequence[str] | None = None) -> Iterator[list[EdgeView]]:
+        """Every edge (of ``edge_types`` only, when given), streamed in batches (endpoints, type, sources; no
+        properties): for whole-graph builds and the is-a hierarchy."""
         ...
 
     def schema(self) -> GraphSchema: ...
@@ -113,6 +120,14 @@ class GraphStoreBase(ABC):
     def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]: ...
 
     @abstractmethod
+    def _fetch_neighbourhood(self, seeds: list[str], types: list[str] | None, limit: int | None) -> list[EdgeView]:
+        """``neighbourhood`` of checked arguments (unique seeds, checked types), from the database."""
+
+    @abstractmethod
+    def _fetch_edges_between(self, a: list[str], b: list[str]) -> list[EdgeView]:
+        """``edges_between`` of two non-empty lists of unique ids, from the database."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self: S) -> S:
@@ -133,6 +148,74 @@ class GraphStoreBase(ABC):
             edge_counts={edge_type: int(count) for edge_type, count in sorted(edges)},
         )
 
+    # --- one-hop reads, and what a batch remembers of them -------------------------------------
+    @contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Within the block (on this thread), each node whose whole one-hop neighbourhood was fetched (no type
+        filter, fewer edges than the limit) is remembered, and later ``neighbourhood`` and ``edges_between`` calls
+        about it are answered from what was fetched instead of asking the database again.
+
+        A batch of MCQs fetches its diseases' neighbourhoods, then asks for the edges joining them to the options
+        (the graph context) and again to decide the answer (the evidence checker): both are answered from the
+        fetched neighbourhoods. For reads of a graph that does not change meanwhile; nested blocks share one memory,
+        which ends with the outermost.
+        """
+        local = self.__dict__.setdefault("_remembered", threading.local())
+        outer = getattr(local, "complete", None)
+        if outer is None:
+            local.complete = {}
+        try:
+            yield
+        finally:
+            if outer is None:
+                local.complete = None
+
+    def _complete(self) -> dict[str, list[EdgeView]] | None:
+        """Node id -> its whole one-hop neighbourhood, inside a ``remembering`` block on this thread; else None."""
+        local = self.__dict__.get("_remembered")
+        return getattr(local, "complete", None) if local is not None else None
+
+    def neighbourhood(self, node_ids: Sequence[str], edge_types: Sequence[str] | None = None,
+                      limit_per_node: int | None = None) -> list[EdgeView]:
+        """The one-hop edges of ``node_ids``, both directions (see :class:`GraphStore`)."""
+        args = neighbourhood_args(node_ids, edge_types, limit_per_node)
+        if args is None:
+            return []
+        seeds, types = args
+        complete = self._complete()
+        if complete is None:
+            return self._fetch_neighbourhood(seeds, types, limit_per_node)
+        asked = [s for s in seeds if s not in complete]
+        fetched = self._fetch_neighbourhood(asked, types, limit_per_node) if asked else []
+        by_seed = _by_endpoint(fetched, set(asked))
+        if types is None:
+            complete.update({s: by_seed[s] for s in asked if limit_per_node is None or len(by_seed[s]) < limit_per_node})
+        views: list[EdgeView] = []
+        wanted = set(types) if types is not None else None
+        for seed in seeds:
+            if seed in by_seed:
+                views.extend(by_seed[seed])
+            else:
+                known = [e for e in complete[seed] if wanted is None or e.type in wanted]
+                views.extend(known[:limit_per_node] if limit_per_node is not None else known)
+        return dedupe_views(views)
+
+    def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
+        """The edges joining a node of ``ids_a`` to a node of ``ids_b``, either direction."""
+        a, b = unique(list(ids_a)), unique(list(ids_b))
+        if not a or not b:
+            return []
+        complete = self._complete()
+        if complete is None:
+            return self._fetch_edges_between(a, b)
+        # an edge joins a remembered node of one side to the other side, or two nodes neither side remembers
+        views = [e for side, other in ((a, set(b)), (b, set(a))) for x in side if x in complete
+                 for e in complete[x] if _far_end(e, x) in other]
+        rest_a, rest_b = [x for x in a if x not in complete], [y for y in b if y not in complete]
+        if rest_a and rest_b:
+            views.extend(self._fetch_edges_between(rest_a, rest_b))
+        return dedupe_views(views)
+
     def find_by_name(self, keys: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, list[NodeRecord]]:
         """Every node whose normalised name or synonym equals each key's normalised form (two indexed lookups)."""
         wanted = normalise_keys(keys)
@@ -146,6 +229,20 @@ class GraphStoreBase(ABC):
             for key, ids in ids_by_key.items()
         }
         return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
+
+
+def _far_end(edge: EdgeView, node_id: str) -> str:
+    """The endpoint of ``edge`` that is not ``node_id`` (``node_id`` itself for a loop)."""
+    return edge.target.id if edge.source.id == node_id else edge.source.id
+
+
+def _by_endpoint(edges: Sequence[EdgeView], seeds: set[str]) -> dict[str, list[EdgeView]]:
+    """Each seed's edges among ``edges`` (an edge joining two seeds is in both lists), in order."""
+    out: dict[str, list[EdgeView]] = {s: [] for s in seeds}
+    for edge in edges:
+        for end in {edge.source.id, edge.target.id} & seeds:
+            out[end].append(edge)
+    return out
 
 
 def neighbourhood_args(

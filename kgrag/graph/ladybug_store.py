@@ -51,9 +51,10 @@ from typing import Any
 import ladybug
 
 from kgrag.errors import GraphStoreError
-from kgrag.graph.base import GraphStoreBase, apply_key_changes, check_batch_size, key_changes, neighbourhood_args
+from kgrag.graph.base import GraphStoreBase, apply_key_changes, check_batch_size, key_changes
 from kgrag.graph.rows import (
     NODE_FIELDS,
+    check_edge_types,
     check_labels,
     chunks,
     dedupe_nodes,
@@ -489,17 +490,19 @@ class LadybugGraphStore(GraphStoreBase):
         except RuntimeError as exc:
             raise GraphStoreError(f"LadybugDB query failed at {self.path}: {exc}") from exc
 
-    def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
-        """Every edge of the graph, in batches of at most ``batch_size`` (streamed; properties not read).
+    def iter_edges(self, batch_size: int = 5000, edge_types: Sequence[str] | None = None) -> Iterator[list[EdgeView]]:
+        """Every edge of the graph (of ``edge_types`` only, when given), in batches of at most ``batch_size``
+        (streamed; properties not read).
 
-        For build-time work over the whole graph (``kgrag build-edge-vectors``): each view has its
+        For work over the whole graph (``kgrag build-edge-vectors``, the is-a hierarchy): each view has its
         endpoints, type and sources, enough for :func:`kgrag.graph.schema.edge_sentence`.
         """
         check_batch_size(batch_size)
-        query = ("MATCH (a:Node)-[r:Edge]->(b:Node) "
-                 "RETURN a.id, a.label, a.name, r.type, b.id, b.label, b.name, r.sources")
+        types = check_edge_types(edge_types)
+        query = ("MATCH (a:Node)-[r:Edge]->(b:Node)" + (TYPE_FILTER if types is not None else "") +
+                 " RETURN a.id, a.label, a.name, r.type, b.id, b.label, b.name, r.sources")
         try:
-            result = self._conn.execute(query, {})
+            result = self._conn.execute(query, {"types": types} if types is not None else {})
             batch: list[EdgeView] = []
             while result.has_next():
                 ai, al, an, edge_type, bi, bl, bn, sources = result.get_next()
@@ -513,17 +516,8 @@ class LadybugGraphStore(GraphStoreBase):
         if batch:
             yield batch
 
-    def neighbourhood(
-        self,
-        node_ids: Sequence[str],
-        edge_types: Sequence[str] | None = None,
-        limit_per_node: int | None = None,
-    ) -> list[EdgeView]:
+    def _fetch_neighbourhood(self, seeds: list[str], types: list[str] | None, limit: int | None) -> list[EdgeView]:
         """One primary-key lookup per seed, then its adjacency lists: cost grows with the seeds' degree, not the graph."""
-        args = neighbourhood_args(node_ids, edge_types, limit_per_node)
-        if args is None:
-            return []
-        seeds, types = args
         query = SEED_EDGES.format(where=TYPE_FILTER if types is not None else "")
         params: dict[str, Any] = {"types": types} if types is not None else {}
         refs = self._node_refs(seeds)
@@ -531,17 +525,14 @@ class LadybugGraphStore(GraphStoreBase):
         for seed_id in seeds:
             if seed_id not in refs:
                 continue
-            rows = self._first(query, {**params, "id": seed_id}, limit_per_node)
+            rows = self._first(query, {**params, "id": seed_id}, limit)
             views.extend(directed_views(refs[seed_id], rows))
         return dedupe_views(views)
 
-    def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
-        """Edges joining a node of ``ids_a`` to a node of ``ids_b``: for each node of the shorter list (a
+    def _fetch_edges_between(self, a: list[str], b: list[str]) -> list[EdgeView]:
+        """Edges joining a node of ``a`` to a node of ``b``: for each node of the shorter list (a
         primary-key lookup), its edges to any node of the other (the evidence checker joins hundreds of subtypes to
         a batch's few dozen option nodes: one query per option node, not per subtype)."""
-        a, b = unique(list(ids_a)), unique(list(ids_b))
-        if not a or not b:
-            return []
         if len(b) < len(a):
             a, b = b, a
         refs = self._node_refs(a)

@@ -41,9 +41,10 @@ from pydantic import SecretStr
 
 from kgrag.errors import GraphStoreError
 from kgrag.settings import mask_text
-from kgrag.graph.base import GraphStoreBase, apply_key_changes, check_batch_size, key_changes, neighbourhood_args
+from kgrag.graph.base import GraphStoreBase, apply_key_changes, check_batch_size, key_changes
 from kgrag.graph.rows import (
     NODE_FIELDS,
+    check_edge_types,
     check_labels,
     chunks,
     dedupe_nodes,
@@ -368,16 +369,19 @@ class Neo4jGraphStore(GraphStoreBase):
         except (Neo4jError, DriverError) as exc:
             raise self._error("query failed", exc) from None
 
-    def iter_edges(self, batch_size: int = 5000) -> Iterator[list[EdgeView]]:
-        """Every edge of the graph, in batches of at most ``batch_size`` (streamed; properties not read)."""
+    def iter_edges(self, batch_size: int = 5000, edge_types: Sequence[str] | None = None) -> Iterator[list[EdgeView]]:
+        """Every edge of the graph (of ``edge_types`` only, when given), in batches of at most ``batch_size``
+        (streamed; properties not read)."""
         check_batch_size(batch_size)
-        query = (f"MATCH (a:{ENTITY})-[r]->(b:{ENTITY}) "
+        types = check_edge_types(edge_types)
+        where = " WHERE type(r) IN $types" if types is not None else ""
+        query = (f"MATCH (a:{ENTITY})-[r]->(b:{ENTITY}){where} "
                  "RETURN a.id, a.label, a.name, type(r), b.id, b.label, b.name, r.sources")
         batch: list[EdgeView] = []
         try:
             with self._driver.session(database=self.database, default_access_mode="READ",
                                       fetch_size=batch_size) as session:
-                for ai, al, an, edge_type, bi, bl, bn, sources in session.run(query):
+                for ai, al, an, edge_type, bi, bl, bn, sources in session.run(query, {"types": types} if types is not None else {}):
                     batch.append(edge_view((ai, al, an), edge_type, (bi, bl, bn), sources, None))
                     if len(batch) >= batch_size:
                         yield batch
@@ -387,24 +391,16 @@ class Neo4jGraphStore(GraphStoreBase):
         if batch:
             yield batch
 
-    def neighbourhood(
-        self,
-        node_ids: Sequence[str],
-        edge_types: Sequence[str] | None = None,
-        limit_per_node: int | None = None,
-    ) -> list[EdgeView]:
-        args = neighbourhood_args(node_ids, edge_types, limit_per_node)
-        if args is None:
-            return []
-        seeds, types = args
+    def _fetch_neighbourhood(self, seeds: list[str], types: list[str] | None, limit: int | None) -> list[EdgeView]:
+        """One query for every seed: each seed's edges, both directions (at most ``limit`` each)."""
         where = TYPE_FILTER if types is not None else ""
-        edges = "es[0..$limit]" if limit_per_node is not None else "es"
+        edges = "es[0..$limit]" if limit is not None else "es"
         query = SEED_EDGES.format(where=where, edges=edges)
         params: dict[str, Any] = {"ids": seeds}
         if types is not None:
             params["types"] = types
-        if limit_per_node is not None:
-            params["limit"] = limit_per_node
+        if limit is not None:
+            params["limit"] = limit
         per_seed: dict[str, list[EdgeView]] = {seed: [] for seed in seeds}
         for sid, slabel, sname, items in self._read(query, params):
             seed = (sid, slabel, sname)
@@ -414,10 +410,8 @@ class Neo4jGraphStore(GraphStoreBase):
                 per_seed[sid].append(edge_view(source, it["type"], target, it["sources"], it["props"]))
         return dedupe_views(v for seed in seeds for v in per_seed[seed])
 
-    def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
-        a, b = unique(list(ids_a)), unique(list(ids_b))
-        if not a or not b:
-            return []
+    def _fetch_edges_between(self, a: list[str], b: list[str]) -> list[EdgeView]:
+        """One query: the edges joining a node of ``a`` to a node of ``b``."""
         views = []
         for out, xi, xl, xn, t, yi, yl, yn, sources, props in self._read(PAIR_EDGES, {"a": a, "b": b}):
             x, y = (xi, xl, xn), (yi, yl, yn)
