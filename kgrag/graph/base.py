@@ -161,19 +161,19 @@ class GraphStoreBase(ABC):
         which ends with the outermost.
         """
         local = self.__dict__.setdefault("_remembered", threading.local())
-        outer = getattr(local, "complete", None)
+        outer = getattr(local, "fetched", None)
         if outer is None:
-            local.complete = {}
+            local.fetched = FetchedNeighbourhoods()
         try:
             yield
         finally:
             if outer is None:
-                local.complete = None
+                local.fetched = None
 
-    def _complete(self) -> dict[str, list[EdgeView]] | None:
-        """Node id -> its whole one-hop neighbourhood, inside a ``remembering`` block on this thread; else None."""
+    def _fetched(self) -> "FetchedNeighbourhoods | None":
+        """The neighbourhoods remembered in a ``remembering`` block on this thread; None outside one."""
         local = self.__dict__.get("_remembered")
-        return getattr(local, "complete", None) if local is not None else None
+        return getattr(local, "fetched", None) if local is not None else None
 
     def neighbourhood(self, node_ids: Sequence[str], edge_types: Sequence[str] | None = None,
                       limit_per_node: int | None = None) -> list[EdgeView]:
@@ -182,22 +182,20 @@ class GraphStoreBase(ABC):
         if args is None:
             return []
         seeds, types = args
-        complete = self._complete()
-        if complete is None:
+        known = self._fetched()
+        if known is None:
             return self._fetch_neighbourhood(seeds, types, limit_per_node)
-        asked = [s for s in seeds if s not in complete]
+        asked = [s for s in seeds if s not in known.edges]
         fetched = self._fetch_neighbourhood(asked, types, limit_per_node) if asked else []
-        by_seed = _by_endpoint(fetched, set(asked))
-        if types is None:
-            complete.update({s: by_seed[s] for s in asked if limit_per_node is None or len(by_seed[s]) < limit_per_node})
+        by_seed = known.add(fetched, asked, whole=types is None, limit=limit_per_node)
         views: list[EdgeView] = []
         wanted = set(types) if types is not None else None
         for seed in seeds:
             if seed in by_seed:
                 views.extend(by_seed[seed])
             else:
-                known = [e for e in complete[seed] if wanted is None or e.type in wanted]
-                views.extend(known[:limit_per_node] if limit_per_node is not None else known)
+                edges = [e for e in known.edges[seed] if wanted is None or e.type in wanted]
+                views.extend(edges[:limit_per_node] if limit_per_node is not None else edges)
         return dedupe_views(views)
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]:
@@ -205,13 +203,13 @@ class GraphStoreBase(ABC):
         a, b = unique(list(ids_a)), unique(list(ids_b))
         if not a or not b:
             return []
-        complete = self._complete()
-        if complete is None:
+        known = self._fetched()
+        if known is None:
             return self._fetch_edges_between(a, b)
         # an edge joins a remembered node of one side to the other side, or two nodes neither side remembers
-        views = [e for side, other in ((a, set(b)), (b, set(a))) for x in side if x in complete
-                 for e in complete[x] if _far_end(e, x) in other]
-        rest_a, rest_b = [x for x in a if x not in complete], [y for y in b if y not in complete]
+        views = [e for side, other in ((a, b), (b, a)) for x in side if x in known.edges
+                 for y in other for e in known.by_far_end[x].get(y, ())]
+        rest_a, rest_b = [x for x in a if x not in known.edges], [y for y in b if y not in known.edges]
         if rest_a and rest_b:
             views.extend(self._fetch_edges_between(rest_a, rest_b))
         return dedupe_views(views)
@@ -231,18 +229,33 @@ class GraphStoreBase(ABC):
         return {key: list(found.get(norm, [])) for key, norm in wanted.items()}
 
 
-def _far_end(edge: EdgeView, node_id: str) -> str:
-    """The endpoint of ``edge`` that is not ``node_id`` (``node_id`` itself for a loop)."""
-    return edge.target.id if edge.source.id == node_id else edge.source.id
+class FetchedNeighbourhoods:
+    """The whole one-hop neighbourhoods fetched in a ``remembering`` block: each node's edges, in the order fetched,
+    and the same by the node at their far end (a loop's far end is the node itself)."""
 
+    def __init__(self) -> None:
+        self.edges: dict[str, list[EdgeView]] = {}
+        self.by_far_end: dict[str, dict[str, list[EdgeView]]] = {}
 
-def _by_endpoint(edges: Sequence[EdgeView], seeds: set[str]) -> dict[str, list[EdgeView]]:
-    """Each seed's edges among ``edges`` (an edge joining two seeds is in both lists), in order."""
-    out: dict[str, list[EdgeView]] = {s: [] for s in seeds}
-    for edge in edges:
-        for end in {edge.source.id, edge.target.id} & seeds:
-            out[end].append(edge)
-    return out
+    def add(self, fetched: Sequence[EdgeView], seeds: Sequence[str], *, whole: bool, limit: int | None
+            ) -> dict[str, list[EdgeView]]:
+        """Each seed's edges among ``fetched`` (an edge joining two seeds is in both lists); those of a ``whole``
+        fetch (no type filter) with fewer edges than ``limit`` (the limit did not cut them) are remembered."""
+        by_seed: dict[str, list[EdgeView]] = {s: [] for s in seeds}
+        far: dict[str, dict[str, list[EdgeView]]] = {s: {} for s in seeds}
+        for edge in fetched:
+            source, target = edge.source.id, edge.target.id
+            if source in by_seed:
+                by_seed[source].append(edge)
+                far[source].setdefault(target, []).append(edge)
+            if target != source and target in by_seed:
+                by_seed[target].append(edge)
+                far[target].setdefault(source, []).append(edge)
+        if whole:
+            for seed, edges in by_seed.items():
+                if limit is None or len(edges) < limit:
+                    self.edges[seed], self.by_far_end[seed] = edges, far[seed]
+        return by_seed
 
 
 def neighbourhood_args(

@@ -72,7 +72,8 @@ def encode_props(properties: dict[str, Any], what: str) -> str:
 
 
 def decode_props(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
+    """Stored properties (a JSON object) as a dict; half the public graph's edges have none ("{}": no parse)."""
+    return json.loads(text) if text and text != "{}" else {}
 
 
 def dedupe_nodes(nodes: Iterable[NodeRecord]) -> list[NodeRecord]:
