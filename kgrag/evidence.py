@@ -186,7 +186,8 @@ class EvidenceChecker:
     @classmethod
     def from_settings(cls, store: GraphStore | None, stats: CorpusStats | None, settings: Settings, *,
                       ontology: Ontology | None = None) -> "EvidenceChecker":
-        """The checker the settings describe (``cooccur_*``, ``evidence_*``); ``ontology``: one to share (the linker's)."""
+        """The checker the settings describe (``cooccur_*``, ``evidence_*``); ``ontology``: one to share (the
+        linker's: the is-a hierarchy is then read into memory once)."""
         return cls(store, stats, cooccur_window=settings.cooccur_window, cooccur_threshold=settings.cooccur_threshold,
                    isa_depth=settings.evidence_isa_depth, isa_step_confidence=settings.evidence_isa_step_confidence,
                    inherited_sources=settings.evidence_inherited_sources, class_support=settings.evidence_class_support,

@@ -2,10 +2,12 @@
 
 The graph stores the disease hierarchy as ``ISA_DiD`` edges from a subtype to its parent (Disease
 Ontology and MONDO ``subClassOf``). :class:`Ontology` reads them all once, on its first walk (ONE
-``iter_edges`` scan: 40,923 edges on the public graph, ~1 s, kept as ids), and then walks them in memory a bounded
-number of steps: no query per question. Each node's shortest path is kept (the is-a edges, from the
-subtype up to the ancestor; ties go to the first found, nodes taken in id order).
-The linker and the evidence checker share one (the pipeline hands the linker's to the checker).
+``iter_edges`` scan: 40,923 edges on the public graph, ~0.7 s, kept as ids), and then walks them in
+memory a bounded number of steps: no query per question. Is-a edges written to the store after that
+first walk are not seen (a serving graph is read-only; a rebuild is opened anew). Each node's shortest
+path is kept (the is-a edges, from the subtype up to the ancestor; ties go to the first found, nodes
+taken in id order). The linker and the evidence checker share one (the pipeline hands the linker's to
+the checker).
 
 Example::
 

@@ -381,7 +381,8 @@ class Neo4jGraphStore(GraphStoreBase):
         try:
             with self._driver.session(database=self.database, default_access_mode="READ",
                                       fetch_size=batch_size) as session:
-                for ai, al, an, edge_type, bi, bl, bn, sources in session.run(query, {"types": types} if types is not None else {}):
+                params = {"types": types} if types is not None else {}
+                for ai, al, an, edge_type, bi, bl, bn, sources in session.run(query, params):
                     batch.append(edge_view((ai, al, an), edge_type, (bi, bl, bn), sources, None))
                     if len(batch) >= batch_size:
                         yield batch
