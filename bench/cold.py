@@ -64,7 +64,7 @@ def make_pipeline(settings: Settings, cache_dir: Path, store: Any, generator: An
     embedder = SentenceTransformerEmbedder(settings.embedding_model, device=settings.embedding_device,
                                            batch_size=settings.embedding_batch_size, cache_dir=cache_dir,
                                            threads=settings.embedding_threads, backend=settings.embedding_backend,
-                                           home=settings.home)
+                                           home=settings.home, precision=settings.embedding_precision)
     embedder.encode(["warm-up"], persist=False)
     linker = EntityLinker.from_store(store, warm, settings)
     if linker._fallback_label:  # noqa: SLF001 - the per-process name matrix, untimed
@@ -153,7 +153,8 @@ def main() -> None:
     generator = open_generator(base)
     warm = SentenceTransformerEmbedder(base.embedding_model, device=base.embedding_device,
                                        cache_dir=base.home / "embeddings", threads=base.embedding_threads,
-                                       backend=base.embedding_backend, home=base.home)
+                                       backend=base.embedding_backend, home=base.home,
+                                       precision=base.embedding_precision)
     summaries = []
     for mode in args.edge_vectors:
         settings = base.model_copy(update={"edge_vectors": mode})

@@ -39,8 +39,11 @@ def sample_texts(settings: Settings, n: int, seed: int) -> list[str]:
 
 
 def make_embedder(settings: Settings, backend: str, threads: int) -> SentenceTransformerEmbedder:
+    """``backend``: one of kgrag's backends, or ``torch-bf16`` (torch with KGRAG_EMBEDDING_PRECISION=bf16)."""
+    precision = "bf16" if backend == "torch-bf16" else "fp32"
     return SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size,
-                                       threads=threads, backend=backend, home=settings.home)
+                                       threads=threads, backend=backend.removesuffix("-bf16"), home=settings.home,
+                                       precision=precision)
 
 
 def agreement(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -98,8 +101,9 @@ def build_parts(settings: Settings) -> dict[str, float]:
     order = np.argsort([-len(t) for t in texts])
     parts: dict[str, float] = {"passages": float(len(texts))}
     started = time.perf_counter()
-    for start in range(0, len(texts), settings.embedding_batch_size):
-        model.preprocess([texts[int(i)] for i in order[start:start + settings.embedding_batch_size]])
+    size = settings.embedding_batch_size or 16
+    for start in range(0, len(texts), size):
+        model.preprocess([texts[int(i)] for i in order[start:start + size]])
     parts["tokenise_s"] = time.perf_counter() - started
     vectors = np.random.default_rng(0).standard_normal((len(texts), 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -126,7 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=800, help="passages in the sample")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="the first is the reference")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="the first is the reference; torch-bf16 is torch in bfloat16")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", action="store_true", help="also time a build's other parts")
@@ -135,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     texts = sample_texts(settings, args.n, args.seed)
-    report: dict[str, object] = {"n": len(texts), "batch_size": settings.embedding_batch_size}
+    report: dict[str, object] = {"n": len(texts), "batch_size": settings.embedding_batch_size or "by precision"}
     if args.parts:
         report["parts"] = build_parts(settings)
         print("parts", report["parts"], flush=True)

@@ -31,7 +31,7 @@ from kgrag.artefacts import (
     ArtefactCheck,
     check,
 )
-from kgrag.embeddings import check_cache, embedding_identity, settings_for_identity
+from kgrag.embeddings import check_cache, settings_for_identity, settings_identity
 from kgrag.errors import KgragError
 from kgrag.settings import Settings, mask_uri
 
@@ -137,7 +137,7 @@ def check_edge_vectors(settings: Settings, *, full: bool) -> Check:
         meta = read_meta(directory / META_FILE, f"{KIND} at {directory}")
     except KgragError as exc:
         return Check(name=KIND, status="fail", detail=str(exc), fix=REBUILD)
-    identity = embedding_identity(settings.embedding_model, settings.embedding_backend)
+    identity = settings_identity(settings)
     if meta.model != identity:
         return Check(name=KIND, status="fail", detail=f"{directory} was built with {meta.model}, the embedding model "
                      f"is {identity}", fix=REBUILD)
@@ -173,7 +173,7 @@ def check_embedding_model(settings: Settings) -> Check:
         built_with = json.loads(manifest_file.read_text()).get("embedding_model")
     except (OSError, ValueError):
         return Check(name="embedding model", status="ok", detail=detail + "; no text index to compare with")
-    identity = embedding_identity(settings.embedding_model, settings.embedding_backend)
+    identity = settings_identity(settings)
     if built_with != identity:
         return Check(name="embedding model", status="fail",
                      detail=f"{detail} ({identity}), but the text index was built with {built_with!r}",

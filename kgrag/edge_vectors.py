@@ -60,7 +60,7 @@ from kgrag.artefacts import (
     wait_for_swap,
     write_manifest,
 )
-from kgrag.embeddings import Embedder, embedding_identity
+from kgrag.embeddings import Embedder, settings_identity
 from kgrag.model_files import slug
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.graph.base import GraphStore
@@ -114,7 +114,7 @@ class EdgeVectorsMeta(BaseModel):
 
 def edge_vectors_dir(settings: Settings) -> Path:
     """Where the store of the configured graph and embedding model lives (beside an embedded graph)."""
-    model = slug(embedding_identity(settings.embedding_model, settings.embedding_backend))
+    model = slug(settings_identity(settings))
     if settings.graph_uri.startswith("ladybug://"):
         from kgrag.graph.ladybug_store import path_from_uri
 

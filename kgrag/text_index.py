@@ -59,8 +59,8 @@ from kgrag.artefacts import (
     write_manifest,
 )
 from kgrag.corpus import Passage, corpus_checksum, read_jsonl, write_jsonl
-from kgrag.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, embedding_identity, \
-    settings_for_identity
+from kgrag.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, settings_for_identity, \
+    settings_identity
 from kgrag.errors import ArtefactError, BackendUnavailableError, IndexMismatchError, KgragError
 from kgrag.settings import Settings
 from kgrag.types import Evidence
@@ -372,7 +372,7 @@ class TextIndex:
         except ValueError as exc:
             raise TextIndexError(f"{manifest_path}: unreadable manifest ({exc})") from exc
         model = (embedder.model_name if embedder is not None
-                 else embedding_identity(settings.embedding_model, settings.embedding_backend))
+                 else settings_identity(settings))
         if manifest.embedding_model != model:
             raise IndexMismatchError(
                 f"text index at {directory} was built with embedding model {manifest.embedding_model!r}, "

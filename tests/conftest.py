@@ -13,6 +13,8 @@ from tests.kgrag_env import use_kgrag_env
 
 # One torch thread: on 2 shared cores, two threads made SmolLM2 about 10x slower (measured here).
 torch.set_num_threads(1)
+# fp32 vectors on every CPU (KGRAG_EMBEDDING_PRECISION=auto is bf16 on one with AMX); tests of bf16 ask for it
+os.environ.setdefault("KGRAG_EMBEDDING_PRECISION", "fp32")
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

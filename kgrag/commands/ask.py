@@ -30,19 +30,19 @@ def check_text_index_model(settings: Settings) -> None:
     """
     if settings.retrieval_mode not in ("text", "kg+text"):
         return
-    from kgrag.embeddings import embedding_identity, settings_for_identity
+    from kgrag.embeddings import settings_for_identity, settings_identity
     from kgrag.text_index import read_manifest
 
     try:
         built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
     except (OSError, ValueError, AttributeError):
         return
-    identity = embedding_identity(settings.embedding_model, settings.embedding_backend)
+    identity = settings_identity(settings)
     if built and built != identity:
         raise IndexMismatchError(
             f"text index at {settings.text_index_dir} was built with embedding model {built!r}, but "
             f"{identity!r} is in use (KGRAG_EMBEDDING_MODEL={settings.embedding_model!r}, KGRAG_EMBEDDING_BACKEND="
-            f"{settings.embedding_backend}): its vectors are not comparable. Rebuild it (`kgrag build-text-index`) "
+            f"{settings.embedding_backend}, KGRAG_EMBEDDING_PRECISION={settings.embedding_precision}): its vectors are not comparable. Rebuild it (`kgrag build-text-index`) "
             f"or set {settings_for_identity(str(built))}")
 
 
