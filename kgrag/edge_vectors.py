@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -60,7 +61,7 @@ from kgrag.artefacts import (
     wait_for_swap,
     write_manifest,
 )
-from kgrag.embeddings import Embedder, settings_identity
+from kgrag.embeddings import Embedder, settings_for_identity, settings_identity
 from kgrag.model_files import slug
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.graph.base import GraphStore
@@ -246,7 +247,15 @@ def open_edge_vectors(settings: Settings, store: GraphStore | None, embedder: Em
         return None
     directory = edge_vectors_dir(settings)
     wait_for_swap(directory, kind=KIND, rebuild=REBUILD)
-    if not directory.exists() and settings.edge_vectors == "auto":
+    if not directory.exists():
+        others = other_embeddings(directory)
+        hint = (f"; edge vectors of other embeddings are beside it: {'; '.join(others)}" if others else "")
+        if settings.edge_vectors == "on":
+            raise EdgeVectorsError(f"no {KIND} at {directory} (model {embedder.model_name}); build them with "
+                                   f"`{REBUILD}`{hint}")
+        if others:  # auto: embedding on demand is ~100x slower per question; say why it happens
+            print(f"warning: no {KIND} for {embedder.model_name} at {directory}, so sentences are embedded at query "
+                  f"time; build them with `{REBUILD}`{hint}", file=sys.stderr)
         return None
     loaded = load(directory, model=embedder.model_name, dimension=embedder.dimension, identity=graph_identity(store))
     if loaded.stale:
@@ -256,6 +265,20 @@ def open_edge_vectors(settings: Settings, store: GraphStore | None, embedder: Em
             raise EdgeVectorsError(message + " (or set KGRAG_EDGE_VECTORS=auto to use them as they are)")
         print(f"warning: {message}", file=sys.stderr)
     return loaded
+
+
+def other_embeddings(directory: Path) -> list[str]:
+    """The stores beside ``directory`` (other embedding models, backends or precisions), each as its model
+    identity and the settings that use it."""
+    found = []
+    for meta in sorted(directory.parent.glob(f"*/{META_FILE}")) if directory.parent.is_dir() else []:
+        try:
+            model = json.loads(meta.read_text()).get("model")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(model, str) and meta.parent != directory:
+            found.append(f"{model} ({settings_for_identity(model)})")
+    return found
 
 
 # -- build ------------------------------------------------------------------------------------------------------

@@ -130,6 +130,19 @@ def test_missing_store_is_on_demand_in_auto_and_an_error_in_on(store, embedder, 
         open_edge_vectors(settings.model_copy(update={"edge_vectors": "on"}), store, embedder)
 
 
+def test_a_store_of_other_vectors_beside_the_missing_one_is_named_with_its_settings(store, embedder, settings,
+                                                                                     capsys):
+    build_edge_vectors(settings, store, embedder, progress=False)  # fp32: all-MiniLM-L6-v2
+    bf16 = settings.model_copy(update={"embedding_precision": "bf16"})
+    bf16_embedder = type("Bf16", (), {"model_name": "all-MiniLM-L6-v2@bf16", "dimension": 384})()
+    assert edge_vectors_dir(bf16).name == "all-MiniLM-L6-v2_bf16"
+    assert open_edge_vectors(bf16, store, bf16_embedder) is None  # auto: embedded on demand, and said why
+    warning = capsys.readouterr().err
+    assert "no edge vectors for all-MiniLM-L6-v2@bf16" in warning and "KGRAG_EMBEDDING_PRECISION=fp32" in warning
+    with pytest.raises(EdgeVectorsError, match="beside it: all-MiniLM-L6-v2 .*KGRAG_EMBEDDING_PRECISION=fp32"):
+        open_edge_vectors(bf16.model_copy(update={"edge_vectors": "on"}), store, bf16_embedder)
+
+
 def test_damaged_store_is_an_error_naming_the_rebuild(store, embedder, settings):
     build_edge_vectors(settings, store, embedder, progress=False)
     directory = edge_vectors_dir(settings)
