@@ -102,14 +102,14 @@ def check_stats_index(home: Path) -> str:
 def check_edge_vectors(home: Path) -> str:
     """What pruning loads with edge_vectors=on: the checked store of this graph build, and its vector sum."""
     from kgrag.edge_vectors import open_edge_vectors
-    from kgrag.embeddings import SentenceTransformerEmbedder
+    from kgrag.embeddings import embedder_from_settings
     from kgrag.graph.serving import open_serving_graph
     from kgrag.settings import load_settings
 
     settings = load_settings(home=home, edge_vectors="on")
     store = open_serving_graph(settings)
     try:
-        vectors = open_edge_vectors(settings, store, SentenceTransformerEmbedder(settings.embedding_model))
+        vectors = open_edge_vectors(settings, store, embedder_from_settings(settings, cache=False))
     finally:
         store.close()
     assert vectors is not None

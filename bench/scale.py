@@ -197,7 +197,8 @@ def cold_pruning(store: Any, counts: dict[str, int], settings: Any, args: argpar
     from kgrag.types import LinkedEntity
 
     embedder = SentenceTransformerEmbedder(settings.embedding_model, threads=args.embedding_threads,
-                                           backend=settings.embedding_backend, home=settings.home)
+                                           backend=settings.embedding_backend, home=settings.home,
+                                           precision=settings.embedding_precision)
     embedder.encode_once(["warm up the model"])
     rng = random.Random(args.seed + 2)
     fetch, embed, total, sentences = [], [], [], []
