@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -247,17 +246,20 @@ def open_edge_vectors(settings: Settings, store: GraphStore | None, embedder: Em
         return None
     directory = edge_vectors_dir(settings)
     wait_for_swap(directory, kind=KIND, rebuild=REBUILD)
-    if not directory.exists():
-        others = other_embeddings(directory)
-        hint = (f"; edge vectors of other embeddings are beside it: {'; '.join(others)}" if others else "")
-        if settings.edge_vectors == "on":
-            raise EdgeVectorsError(f"no {KIND} at {directory} (model {embedder.model_name}); build them with "
-                                   f"`{REBUILD}`{hint}")
-        if others:  # auto: embedding on demand is ~100x slower per question; say why it happens
+    others = other_embeddings(directory) if not directory.exists() else []
+    hint = f"; edge vectors of other embeddings are beside it: {'; '.join(others)}" if others else ""
+    if not directory.exists() and settings.edge_vectors == "auto":
+        if others:  # embedding on demand is ~100x slower per question; say why it happens
             print(f"warning: no {KIND} for {embedder.model_name} at {directory}, so sentences are embedded at query "
                   f"time; build them with `{REBUILD}`{hint}", file=sys.stderr)
         return None
-    loaded = load(directory, model=embedder.model_name, dimension=embedder.dimension, identity=graph_identity(store))
+    try:
+        loaded = load(directory, model=embedder.model_name, dimension=embedder.dimension,
+                      identity=graph_identity(store))
+    except EdgeVectorsError as exc:
+        if not hint:
+            raise
+        raise EdgeVectorsError(f"{exc}{hint}") from None
     if loaded.stale:
         message = (f"{KIND} at {directory} were built from another graph build ({'; '.join(loaded.stale)}); "
                    f"sentences not in them are embedded at query time; rebuild them with `{REBUILD}`")
@@ -271,12 +273,12 @@ def other_embeddings(directory: Path) -> list[str]:
     """The stores beside ``directory`` (other embedding models, backends or precisions), each as its model
     identity and the settings that use it."""
     found = []
-    for meta in sorted(directory.parent.glob(f"*/{META_FILE}")) if directory.parent.is_dir() else []:
+    for path in sorted(directory.parent.glob(f"*/{META_FILE}")) if directory.parent.is_dir() else []:
         try:
-            model = json.loads(meta.read_text()).get("model")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(model, str) and meta.parent != directory:
+            model = read_meta(path, f"{KIND} at {path.parent}").model
+        except EdgeVectorsError:
+            continue  # an unreadable neighbour is its own problem (named when it is the one in use)
+        if path.parent != directory:
             found.append(f"{model} ({settings_for_identity(model)})")
     return found
 

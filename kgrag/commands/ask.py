@@ -42,7 +42,8 @@ def check_text_index_model(settings: Settings) -> None:
         raise IndexMismatchError(
             f"text index at {settings.text_index_dir} was built with embedding model {built!r}, but "
             f"{identity!r} is in use (KGRAG_EMBEDDING_MODEL={settings.embedding_model!r}, KGRAG_EMBEDDING_BACKEND="
-            f"{settings.embedding_backend}, KGRAG_EMBEDDING_PRECISION={settings.embedding_precision}): its vectors are not comparable. Rebuild it (`kgrag build-text-index`) "
+            f"{settings.embedding_backend}, KGRAG_EMBEDDING_PRECISION={settings.embedding_precision}): its vectors "
+            "are not comparable. Rebuild it (`kgrag build-text-index`) "
             f"or set {settings_for_identity(str(built))}")
 
 
