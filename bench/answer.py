@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from kgrag.pipeline import Pipeline
+from kgrag.answer.pipeline import Pipeline
 from kgrag.settings import load_settings
 from kgrag.sources import source_path
 from kgrag.types import Question

@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 
 from eval.datasets import load_dataset
-from kgrag.edge_vectors import open_edge_vectors
-from kgrag.embeddings import SentenceTransformerEmbedder
+from kgrag.indexes.edge_vectors import open_edge_vectors
+from kgrag.encoders.embeddings import SentenceTransformerEmbedder
 from kgrag.generators import open_generator
 from kgrag.graph.serving import open_serving_graph
-from kgrag.linking import EntityLinker
-from kgrag.pipeline import Pipeline
+from kgrag.retrieval.linking import EntityLinker
+from kgrag.answer.pipeline import Pipeline
 from kgrag.settings import Settings, load_settings
 from kgrag.sources import source_path
 from kgrag.types import Question
@@ -110,7 +110,7 @@ def print_summary(s: dict[str, Any]) -> None:
 
 def context_tokens(pipeline: Pipeline, questions: list[Question], batch: int) -> dict[str, float]:
     """Mean and p95 of the context tokens (generator tokenizer) the pipeline puts in the prompt."""
-    from kgrag.prompts import render_context
+    from kgrag.answer.prompts import render_context
 
     counts: list[int] = []
     for lo in range(0, len(questions), batch):

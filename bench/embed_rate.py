@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kgrag.corpus import load_corpus
-from kgrag.embeddings import BACKENDS, SentenceTransformerEmbedder
+from kgrag.indexes.corpus import load_corpus
+from kgrag.encoders.embeddings import BACKENDS, SentenceTransformerEmbedder
 from kgrag.settings import Settings, load_settings
 
 
@@ -93,7 +93,7 @@ def question_latency(settings: Settings, backends: list[str], count: int, rounds
 
 def build_parts(settings: Settings) -> dict[str, float]:
     """Seconds of a build's parts other than the encoder forward, on the whole corpus."""
-    from kgrag.text_index import Bm25Index, make_faiss_index
+    from kgrag.indexes.text_index import Bm25Index, make_faiss_index
 
     passages = load_corpus(settings).passages
     texts = [p.text for p in passages]
@@ -115,7 +115,7 @@ def build_parts(settings: Settings) -> dict[str, float]:
     parts["bm25_s"] = time.perf_counter() - started
     import faiss
 
-    from kgrag.corpus import write_jsonl
+    from kgrag.indexes.corpus import write_jsonl
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

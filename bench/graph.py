@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kgrag.graph.local_bolt import arcadedb_server, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.local_bolt, the test Bolt server
+
+from tests.local_bolt import arcadedb_server, free_port
 from kgrag.graph.base import GraphStore
 from kgrag.graph.ladybug_store import LadybugGraphStore
 from kgrag.graph.neo4j_store import Neo4jGraphStore

@@ -80,7 +80,7 @@ def check_graph(home: Path) -> str:
 def check_text_index(home: Path) -> str:
     """What `kgrag search` and the pipeline load: the verified index, and the top hits of a fixed query."""
     from kgrag.settings import load_settings
-    from kgrag.text_index import TextIndex
+    from kgrag.indexes.text_index import TextIndex
 
     index = TextIndex.load(load_settings(home=home))
     hits = index.search(["Which genes are associated with psoriasis?"], k=3)[0]
@@ -101,8 +101,8 @@ def check_stats_index(home: Path) -> str:
 
 def check_edge_vectors(home: Path) -> str:
     """What pruning loads with edge_vectors=on: the checked store of this graph build, and its vector sum."""
-    from kgrag.edge_vectors import open_edge_vectors
-    from kgrag.embeddings import embedder_from_settings
+    from kgrag.indexes.edge_vectors import open_edge_vectors
+    from kgrag.encoders.embeddings import embedder_from_settings
     from kgrag.graph.serving import open_serving_graph
     from kgrag.settings import load_settings
 
@@ -155,7 +155,7 @@ ARTEFACTS = [
 
 def write_corpus(home: Path, sources: Path, passages: int) -> None:
     """The first ``passages`` passages of the sources' corpus, as the .jsonl the text and stats builds read."""
-    from kgrag.corpus import load_corpus, write_jsonl
+    from kgrag.indexes.corpus import load_corpus, write_jsonl
     from kgrag.settings import load_settings
 
     corpus = load_corpus(load_settings(home=home, sources_dir=sources)).passages[:passages]

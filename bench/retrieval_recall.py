@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from kgrag.settings import load_settings
 from kgrag.sources import source_path
-from kgrag.text_index import PassageHit, TextIndex
+from kgrag.indexes.text_index import PassageHit, TextIndex
 
 DEPTH = 100
 KS = (1, 5, 10)

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from eval.datasets import load_dataset
-from kgrag.pipeline import Pipeline
+from kgrag.answer.pipeline import Pipeline
 from kgrag.settings import load_settings
 
 DATASETS = ("biomixqa-mcq", "biomixqa-tf")

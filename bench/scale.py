@@ -37,6 +37,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.local_bolt, the test Bolt server
 from typing import Any
 
 import numpy as np
@@ -141,7 +143,7 @@ def p(values: list[float], q: float) -> float:
 
 def measure(store: Any, mix: dict[str, Any], scale: float, args: argparse.Namespace, backend: str,
             where: Path) -> dict[str, Any]:
-    from kgrag.linking import EntityLinker
+    from kgrag.retrieval.linking import EntityLinker
     from kgrag.settings import load_settings
 
     row: dict[str, Any] = {"backend": backend, "scale": scale, "load": os.getloadavg()[0]}
@@ -191,9 +193,9 @@ def measure(store: Any, mix: dict[str, Any], scale: float, args: argparse.Namesp
 
 def cold_pruning(store: Any, counts: dict[str, int], settings: Any, args: argparse.Namespace) -> dict[str, Any]:
     """gather_kg + embedding every candidate sentence (never seen) + prune, per two-disease MCQ."""
-    from kgrag.context import gather_kg
-    from kgrag.embeddings import SentenceTransformerEmbedder
-    from kgrag.pruning import prune
+    from kgrag.retrieval.graph_context import gather_kg
+    from kgrag.encoders.embeddings import SentenceTransformerEmbedder
+    from kgrag.retrieval.pruning import prune
     from kgrag.types import LinkedEntity
 
     embedder = SentenceTransformerEmbedder(settings.embedding_model, threads=args.embedding_threads,
@@ -245,7 +247,7 @@ def run_one(backend: str, scale: float, args: argparse.Namespace) -> dict[str, A
                     f.unlink(missing_ok=True)
         return row
     if backend == "bolt":
-        from kgrag.graph.local_bolt import arcadedb_server
+        from tests.local_bolt import arcadedb_server
         from kgrag.graph.neo4j_store import Neo4jGraphStore
 
         root = graphs / f"arcadedb-x{scale:g}"

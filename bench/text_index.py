@@ -27,11 +27,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from kgrag.corpus import load_corpus
-from kgrag.embeddings import embedder_from_settings
+from kgrag.indexes.corpus import load_corpus
+from kgrag.encoders.embeddings import embedder_from_settings
 from kgrag.settings import load_settings
 from kgrag.sources import source_path
-from kgrag.text_index import TextIndex, Bm25Index, default_embedder, faiss_search, make_faiss_index
+from kgrag.indexes.text_index import TextIndex, Bm25Index, default_embedder, faiss_search, make_faiss_index
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

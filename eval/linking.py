@@ -22,9 +22,9 @@ import time
 
 from pydantic import BaseModel, Field
 
-from kgrag.embeddings import Embedder
+from kgrag.encoders.embeddings import Embedder
 from kgrag.graph.base import GraphStore
-from kgrag.linking import EntityLinker
+from kgrag.retrieval.linking import EntityLinker
 from kgrag.settings import Settings
 from kgrag.sources import source_path
 from kgrag.text import normalise

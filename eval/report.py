@@ -44,7 +44,7 @@ from eval.metrics import (
 )
 from eval.runner import RunError, RunInputError, RunRow, git_commit, meta_path_for, read_run
 from kgrag.errors import KgragError
-from kgrag.picture import write_picture
+from kgrag.explain.picture import write_picture
 
 RECALL_KS = (1, 5, 10)
 
@@ -397,7 +397,7 @@ def row_subgraph(row: RunRow, path: str = "") -> Any:
     """The row's stored evidence subgraph, marked with its parsed answer and its gold answer.
 
     Rows written before run files kept subgraphs have none: :class:`RunError` says to run the rows again."""
-    from kgrag.subgraph import EvidenceSubgraph
+    from kgrag.explain.subgraph import EvidenceSubgraph
 
     if row.subgraph is None:
         raise RunError(f"row {row.id!r} of {path or 'the run'} has no stored evidence subgraph (the run was written "

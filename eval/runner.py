@@ -10,7 +10,7 @@ report) a torn last line left by a killed process, and skips the ids already don
 that is *not* the last one is an error, never skipped silently.
 
 Pipeline factory hook: ``pipeline_factory="package.module:function"`` (CLI ``--pipeline``) imports
-``function(settings)`` instead of ``kgrag.pipeline.Pipeline.from_settings``; it must return an object
+``function(settings)`` instead of ``kgrag.answer.pipeline.Pipeline.from_settings``; it must return an object
 with ``answer_batch(list[Question]) -> list[Answer]``. Tests use it to run a slow fake pipeline in a
 subprocess and kill it.
 
@@ -46,10 +46,10 @@ from eval.parsing import parse_answer
 from kgrag.errors import InputError, KgragError
 from kgrag.generators import resolve_generator
 from kgrag.settings import Settings
-from kgrag.subgraph import build_subgraph
+from kgrag.explain.subgraph import build_subgraph
 from kgrag.types import Answer, Question
 
-DEFAULT_FACTORY = "kgrag.pipeline:Pipeline.from_settings"
+DEFAULT_FACTORY = "kgrag.answer.pipeline:Pipeline.from_settings"
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "no-rag": {"retrieval_mode": "none", "gate_mode": "never"},
@@ -107,7 +107,7 @@ class RunRow(BaseModel):
     context_holds_answer: bool | None = None
     evidence: list[EvidenceRef] = Field(default_factory=list)
     gate: list[dict[str, Any]] = Field(default_factory=list)
-    subgraph: dict[str, Any] | None = Field(default=None, description="The evidence as a kgrag.subgraph.EvidenceSubgraph "
+    subgraph: dict[str, Any] | None = Field(default=None, description="The evidence as a kgrag.explain.subgraph.EvidenceSubgraph "
                                             "(JSON, defaults left out), for `kgrag eval-report --picture-rows`")
     usage: dict[str, int] = Field(default_factory=dict)
     timings_ms: dict[str, float] = Field(default_factory=dict)

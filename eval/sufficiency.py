@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from kgrag.pipeline import Pipeline
-from kgrag.prompts import render_context
+from kgrag.answer.pipeline import Pipeline
+from kgrag.answer.prompts import render_context
 from kgrag.sources import source_path
 from kgrag.types import Evidence, LinkedEntity, Question, option_key
 

@@ -18,20 +18,20 @@ from kgrag.settings import Settings, load_settings
 from kgrag.types import Answer, Evidence, Question
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kgrag.pipeline import Pipeline
+    from kgrag.answer.pipeline import Pipeline
 
 
 def answer(question: str, *, options: list[str] | None = None, task: str | None = None,
            settings: Settings | None = None) -> Answer:
-    """Answer one question with the configured pipeline (see :func:`kgrag.pipeline.answer`)."""
-    from kgrag.pipeline import answer as _answer
+    """Answer one question with the configured pipeline (see :func:`kgrag.answer.pipeline.answer`)."""
+    from kgrag.answer.pipeline import answer as _answer
 
     return _answer(question, options=options, task=task, settings=settings)
 
 
 def __getattr__(name: str):
     if name == "Pipeline":
-        from kgrag.pipeline import Pipeline
+        from kgrag.answer.pipeline import Pipeline
 
         return Pipeline
     raise AttributeError(name)

@@ -37,8 +37,8 @@ from pydantic import ConfigDict, Field, field_validator
 
 from kgrag.errors import KgragError
 from kgrag.generators.base import Generator, Prompt
-from kgrag.pipeline import Pipeline, validate_question
-from kgrag.retriever import Linked, Retriever
+from kgrag.answer.pipeline import Pipeline, validate_question
+from kgrag.answer.retriever import Linked, Retriever
 from kgrag.types import Answer, Evidence, Question
 
 QuestionInput = str | dict | Question
@@ -46,7 +46,7 @@ QuestionInput = str | dict | Question
 
 @runtime_checkable
 class PassageSearcher(Protocol):
-    """Anything with a batched ``search(queries, k) -> list[list[PassageHit]]`` (e.g. :class:`kgrag.text_index.TextIndex`)."""
+    """Anything with a batched ``search(queries, k) -> list[list[PassageHit]]`` (e.g. :class:`kgrag.indexes.text_index.TextIndex`)."""
 
     def search(self, queries: Sequence[str], k: int | None = None) -> list[list[Any]]: ...
 
@@ -91,7 +91,7 @@ def format_documents(docs: Sequence[Document]) -> str:
 class GraphRetriever(BaseRetriever):
     """Knowledge-graph evidence for a query: link its entities, fetch their neighbourhood, prune.
 
-    Built once over a :class:`~kgrag.retriever.Retriever` restricted to the graph (the pipeline's linker,
+    Built once over a :class:`~kgrag.answer.retriever.Retriever` restricted to the graph (the pipeline's linker,
     graph store, embedder and edge vectors, with its pruning settings: percentile, floor, context
     volume); retrieval is always on (no gate) and text is left out. ``k`` caps the number of documents
     per query (default: whatever pruning keeps).

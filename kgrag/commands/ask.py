@@ -10,9 +10,9 @@ from typing import Optional, get_args
 import typer
 
 from kgrag.errors import IndexMismatchError
-from kgrag.picture import write_picture
+from kgrag.explain.picture import write_picture
 from kgrag.settings import Settings
-from kgrag.subgraph import build_subgraph
+from kgrag.explain.subgraph import build_subgraph
 from kgrag.types import Answer, Question, Task
 
 TaskName = Enum("TaskName", {name: name for name in get_args(Task)}, type=str)  # --task's choices, from types.Task
@@ -30,8 +30,8 @@ def check_text_index_model(settings: Settings) -> None:
     """
     if settings.retrieval_mode not in ("text", "kg+text"):
         return
-    from kgrag.embeddings import settings_for_identity, settings_identity
-    from kgrag.text_index import read_manifest
+    from kgrag.encoders.embeddings import settings_for_identity, settings_identity
+    from kgrag.indexes.text_index import read_manifest
 
     try:
         built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
@@ -66,7 +66,7 @@ def ask(
     task_name = task.value if task is not None else None
     Question(text=question, options=option_list, **({"task": task_name} if task_name else {}))  # fail before loading
     if picture is not None:
-        from kgrag.picture import picture_format
+        from kgrag.explain.picture import picture_format
 
         picture_format(picture)  # a bad suffix fails before any model is loaded
     settings = load_settings()

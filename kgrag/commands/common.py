@@ -20,7 +20,7 @@ from kgrag.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from kgrag.graph.base import GraphStore
-    from kgrag.pipeline import Pipeline
+    from kgrag.answer.pipeline import Pipeline
 
 
 @contextmanager
@@ -38,7 +38,7 @@ def built_graph(settings: Settings) -> Iterator[GraphStore]:
 @contextmanager
 def pipeline_for(settings: Settings) -> Iterator[Pipeline]:
     """The pipeline of ``settings`` (graph, indexes, generator), closed at the end."""
-    from kgrag.pipeline import Pipeline  # noqa: PLC0415  (models load only when a command answers)
+    from kgrag.answer.pipeline import Pipeline  # noqa: PLC0415  (models load only when a command answers)
 
     pipeline = Pipeline.from_settings(settings)
     try:

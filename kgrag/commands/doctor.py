@@ -20,7 +20,7 @@ def doctor_command(
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout."),
 ) -> None:
     """Check what the answer path needs (settings, graph, indexes, caches, models, LLM server); exit 1 if any check fails."""
-    from kgrag.doctor import run_checks
+    from kgrag.health import run_checks
     from kgrag.errors import KgragError
     from kgrag.settings import load_settings
 

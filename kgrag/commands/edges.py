@@ -18,8 +18,8 @@ def build_edge_vectors(
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
 ) -> None:
     """Embed each edge's sentence once into a memory-mapped store beside the graph (resumable; progress bar)."""
-    from kgrag.edge_vectors import build_edge_vectors as build, graph_identity
-    from kgrag.embeddings import embedder_from_settings
+    from kgrag.indexes.edge_vectors import build_edge_vectors as build, graph_identity
+    from kgrag.encoders.embeddings import embedder_from_settings
     from kgrag.commands.common import built_graph
     from kgrag.errors import KgragError
     from kgrag.settings import load_settings

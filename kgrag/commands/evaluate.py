@@ -73,7 +73,7 @@ def eval_command(
     out: Path = typer.Option(Path("runs"), "--out", help="Run directory: <out>/<dataset>/<config>-<fingerprint>.jsonl"),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per answer_batch() call."),
     covered: Optional[Path] = typer.Option(None, "--covered", help="Rows the loaded graph covers: `kgrag graph-coverage --json` output, a JSON list of ids, or one id per line."),
-    pipeline: str = typer.Option("kgrag.pipeline:Pipeline.from_settings", "--pipeline",
+    pipeline: str = typer.Option("kgrag.answer.pipeline:Pipeline.from_settings", "--pipeline",
                                  help="Pipeline factory 'module:callable' taking Settings (tests use a fake)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:

@@ -130,8 +130,8 @@ def relation_coverage_command(
 ) -> None:
     """Estimate how complete the built graph is for each relation (the edges between two node labels) from
     its sources' overlap (capture-recapture); absence counts as evidence only at or above
-    KGRAG_EVIDENCE_ABSENCE_MIN_COVERAGE (unset by default). See kgrag/absence.py."""
-    from kgrag.absence import relation_coverage
+    KGRAG_EVIDENCE_ABSENCE_MIN_COVERAGE (unset by default). See kgrag/evidence/absence.py."""
+    from kgrag.evidence.absence import relation_coverage
     from kgrag.commands.common import built_graph
     from kgrag.settings import load_settings
 

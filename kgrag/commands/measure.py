@@ -18,7 +18,7 @@ def eval_linking(
 ) -> None:
     """Entity-linking accuracy on KG-RAG's 322-question entity-retrieval set."""
     from kgrag.commands.common import built_graph
-    from kgrag.embeddings import embedder_from_settings
+    from kgrag.encoders.embeddings import embedder_from_settings
     from kgrag.settings import load_settings
     from eval.linking import linking_accuracy
 

@@ -22,9 +22,9 @@ def build_text_index(
     as_json: bool = typer.Option(False, "--json", help="Print build statistics as JSON on stdout."),
 ) -> None:
     """Build the FAISS text index (and BM25) in KGRAG_TEXT_INDEX_DIR, with a progress bar."""
-    from kgrag.corpus import load_corpus
+    from kgrag.indexes.corpus import load_corpus
     from kgrag.settings import load_settings
-    from kgrag.text_index import TextIndex
+    from kgrag.indexes.text_index import TextIndex
 
     settings = load_settings()
     started = time.perf_counter()
@@ -55,7 +55,7 @@ def search(
 ) -> None:
     """Search the text index; print passages with their PMIDs."""
     from kgrag.settings import load_settings
-    from kgrag.text_index import TextIndex
+    from kgrag.indexes.text_index import TextIndex
 
     settings = load_settings()
     index = TextIndex.load(settings)

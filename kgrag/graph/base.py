@@ -18,7 +18,7 @@ S = TypeVar("S", bound="GraphStoreBase")
 class GraphStore(Protocol):
     """A SPOKE-style property graph. Every method is one round-trip for the whole batch it is given.
 
-    Contract (tests/test_graph_contract.py runs the same tests on every backend):
+    Contract (tests/graph/test_contract.py runs the same tests on every backend):
 
     - ``load_nodes``/``load_edges`` write in batches of ``batch_size`` and return how many were
       written; loading the same node id twice updates it (idempotent); an edge whose endpoint is
@@ -33,7 +33,7 @@ class GraphStore(Protocol):
       neighbourhoods already fetched answer later ``neighbourhood`` and ``edges_between`` calls about those
       nodes without a query (the pipeline opens one per batch).
     - ``iter_edges`` streams every edge once, in batches, optionally of some edge types only
-      (``kgrag build-edge-vectors`` reads them all; :class:`kgrag.ontology.Ontology` the is-a edges).
+      (``kgrag build-edge-vectors`` reads them all; :class:`kgrag.evidence.ontology.Ontology` the is-a edges).
     - ``get_nodes``, ``find_by_name``, ``neighbourhood`` and ``edges_between`` find their nodes
       through an index or key table, never a scan of the nodes (``missing_indexes`` says when a
       graph lacks one; the plans are checked by the contract tests).

@@ -90,7 +90,7 @@ KEY_TABLE = "NameKey"
 _KEY_BUILD = "NameKeyBuild"  # filled under this name, then renamed: readers never see a half-filled table
 _KEY_DDL = "CREATE NODE TABLE {table}(key STRING PRIMARY KEY, ids STRING[])"
 _KEY_FILL = "COPY {table} FROM (MATCH (n:Node) UNWIND n.keys AS k RETURN k, collect(n.id))"
-# The indexed lookups (their plans are checked by tests/test_graph_contract.py: no node-table scan).
+# The indexed lookups (their plans are checked by tests/graph/test_contract.py: no node-table scan).
 ID_LOOKUP = f"UNWIND $ids AS x MATCH (n:Node {{id: x}}) RETURN {_N}"
 KEY_LOOKUP = f"UNWIND $keys AS x MATCH (k:{KEY_TABLE} {{key: x}}) RETURN k.key, k.ids"
 # No LIMIT in the query: LadybugDB 0.22 spends ~0.8 ms planning one; rows are read up to the limit instead.

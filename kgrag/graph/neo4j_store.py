@@ -72,7 +72,7 @@ SCHEMA_STATEMENTS = (
     f"CREATE INDEX entity_label IF NOT EXISTS FOR (n:{ENTITY}) ON (n.label)",
     f"CREATE CONSTRAINT name_key IF NOT EXISTS FOR (k:{KEY_LABEL}) REQUIRE k.key IS UNIQUE",
 )
-# The indexed lookups (tests/test_graph_contract.py checks that their plans use the indexes).
+# The indexed lookups (tests/graph/test_contract.py checks that their plans use the indexes).
 ID_LOOKUP = f"UNWIND $ids AS x MATCH (n:{ENTITY} {{id: x}}) RETURN {_N}"
 KEY_LOOKUP = f"UNWIND $keys AS x MATCH (k:{KEY_LABEL} {{key: x}}) RETURN k.key, k.ids"
 SEED_EDGES = (

@@ -1,0 +1,1 @@
+"""What decided an answer, shown: the subgraph behind it (``subgraph``) and its picture (``picture``)."""
