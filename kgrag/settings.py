@@ -201,6 +201,11 @@ class Settings(BaseSettings):
 
     # --- retrieval and pruning (KG-RAG defaults) ----------------------------------------------
     retrieval_mode: RetrievalMode = "kg+text"
+    ranking: Literal["strength", "similarity"] = Field(
+        default="strength",
+        description="strength: the relations that answer the question (decided per question and relation type from its "
+        "cue words and its entities' types) first, strongest evidence first within them, no per-edge embedding; "
+        "similarity: KG-RAG's per-sentence cosine to the question (percentile, floor, volume).")
     context_volume: int = Field(default=150, gt=0)
     prune_percentile: float = Field(default=75.0, ge=0.0, le=100.0)
     prune_floor: float = Field(default=0.5, ge=-1.0, le=1.0)
@@ -238,6 +243,14 @@ class Settings(BaseSettings):
     llm_base_url: str = "http://127.0.0.1:8000/v1"
     llm_api_key: SecretStr = SecretStr("EMPTY")
     llm_max_new_tokens: int = Field(default=256, gt=0)
+    writer: Literal["evidence", "llm"] = Field(
+        default="evidence",
+        description="What writes a free-text answer: evidence (composed from the ranked items and the best passages' "
+        "sentences, no LLM) or llm (from the same evidence; through the QuCo loop when gate_mode=gated), each LLM "
+        "sentence checked against the evidence.")
+    writer_strict: bool = Field(default=False, description="Drop an LLM sentence no evidence supports (default: keep it, "
+                                "marked, and list it in Answer.unsupported).")
+    answer_items: int = Field(default=10, gt=0, le=100, description="Entities an entity question's evidence answer names.")
     llm_temperature: float = Field(default=0.0, ge=0.0)
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Base read timeout of one request to an LLM server.")
     llm_timeout_per_1k_tokens_s: float = Field(

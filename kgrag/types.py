@@ -135,6 +135,22 @@ class Evidence(BaseModel):
     path: list[str] = Field(default_factory=list, description="Inferred support: the edge keys it rests on, the "
                             "supporting edge first, then the is-a or class-membership steps")
     confidence: float | None = Field(default=None, description="Inferred support's own confidence (direct edges: 1.0)")
+    strength: float | None = Field(default=None, description="Strength of the evidence in [0, 1]: for an edge, what its "
+                                   "sources record (kgrag.graph.strength, docs/evidence_strength.md); None: not rated")
+
+
+class AnswerItem(BaseModel):
+    """One entity that a question asking for entities ("Which genes ...") gets, in ranked order, with what backs it."""
+
+    name: str
+    id: str = Field(description="Graph node id")
+    label: str = Field(description="Node label: Gene, Compound, Disease, Variant, ...")
+    synonyms: list[str] = Field(default_factory=list)
+    strength: float = Field(ge=0.0, le=1.0, description="How strongly the evidence supports it (the best edge's strength, "
+                            "raised by independent edges and passages)")
+    evidence: list[str] = Field(default_factory=list, description="Ids of the Evidence behind it (edge keys, passage ids)")
+    sources: list[str] = Field(default_factory=list, description="Databases of its edges, then PMIDs of its passages")
+    origin: Literal["graph", "text", "graph+text"] = "graph"
 
 
 class GateDecision(BaseModel):
@@ -205,7 +221,12 @@ class Answer(BaseModel):
     question: str
     question_id: str | None = None
     task: Task = "free"
-    text: str = Field(description="The generated answer text")
+    text: str = Field(description="The answer text (composed from the evidence, or generated)")
+    items: list[AnswerItem] = Field(default_factory=list, description="For a question asking for entities: the "
+                                    "answer's entities, best supported first (the same whichever writer runs)")
+    writer: str | None = Field(default=None, description="What wrote the free text: evidence (no LLM) or llm")
+    unsupported: list[str] = Field(default_factory=list, description="Sentences of an LLM answer that no evidence "
+                                   "supports (marked in the text; dropped from it under writer_strict)")
     choice: str | None = Field(default=None, description="The chosen option for T/F, MCQ, yes/no/maybe")
     option_scores: dict[str, float] | None = None
     selection_mode: str = "llm"
