@@ -25,7 +25,7 @@ from kgrag.generators.base import Generation, Generator, Prompt
 from kgrag.answer.prompts import build_prompt
 from kgrag.answer.retriever import Linked, Retriever
 from kgrag.settings import Settings
-from kgrag.types import Evidence, LinkedEntity, Question, Reply, Usage
+from kgrag.types import AnswerItem, Evidence, LinkedEntity, Question, Reply, Usage
 from quco.gate import Gate, entity_pairs
 
 SENTENCE_STOPS = [". ", ".\n", "? ", "! "]
@@ -50,6 +50,8 @@ def _merge(evidence: list[Evidence], new: Sequence[Evidence]) -> list[Evidence]:
 class QucoWriter:
     """Free-text answers written sentence by sentence, each sentence checked by gate stage 2."""
 
+    name = "llm+gate"
+
     def __init__(self, settings: Settings, retriever: Retriever, generator: Generator, gate: Gate) -> None:
         self.settings = settings
         self.retriever = retriever
@@ -63,8 +65,8 @@ class QucoWriter:
             replies[j].usage = replies[j].usage + Usage.of_generation(g)
         return gens
 
-    def write(self, qs: Sequence[Question], linked: Sequence[Linked],
-              evidence: Sequence[Sequence[Evidence]]) -> list[Reply]:
+    def write(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[Sequence[Evidence]],
+              items: Sequence[Sequence[AnswerItem]] | None = None) -> list[Reply]:
         replies = [Reply(evidence=list(ev)) for ev in evidence]
         entities = [x.entities for x in linked]
         active = list(range(len(qs)))

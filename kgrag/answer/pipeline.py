@@ -5,8 +5,11 @@ Three parts do the work, each taking a batch and returning one result per questi
 * :class:`~kgrag.answer.retriever.Retriever`: linking, graph and text candidates, pruning;
 * :class:`~kgrag.answer.selector.Selector`: for questions with options, evidence selection, then the LLM's option
   scores where evidence leaves the choice open;
-* a writer for free text: :class:`~kgrag.answer.writer.OneShotWriter`, or :class:`~kgrag.answer.gated_writer.QucoWriter` (gate
-  stage 2 after each sentence) when ``gate_mode=gated``.
+* :class:`~kgrag.answer.items.ItemRanker`: for a free question asking for entities, its ranked items;
+* a writer for free text: :class:`~kgrag.answer.evidence_writer.EvidenceWriter` (``writer=evidence``, no LLM), or with
+  ``writer=llm`` :class:`~kgrag.answer.writer.OneShotWriter`, or :class:`~kgrag.answer.gated_writer.QucoWriter` (gate
+  stage 2 after each sentence) when ``gate_mode=gated``; an LLM's sentences are then held against the evidence
+  (:mod:`kgrag.answer.sentence_support`).
 
 ``Pipeline.answer_batch`` is the real path; ``answer`` is a batch of one. Each stage runs once per
 batch: one linking pass, one graph round-trip (plus one for option edges), one text search call,
@@ -36,12 +39,15 @@ from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore
 from kgrag.retrieval.linking import EntityLinker
 from kgrag.evidence.ontology import Ontology
+from kgrag.answer.evidence_writer import EvidenceWriter
+from kgrag.answer.items import ItemRanker
 from kgrag.answer.prompts import render_context
+from kgrag.answer.sentence_support import complete_sentences, mark_unsupported
 from kgrag.answer.retriever import Linked, Retrieved, Retriever
 from kgrag.answer.selector import Selector
 from kgrag.settings import Settings, load_settings
 from kgrag.timing import StageTimer
-from kgrag.types import TASK_OPTIONS, Answer, ClaimVerdict, Evidence, GateDecision, Question, Reply, Usage
+from kgrag.types import TASK_OPTIONS, Answer, AnswerItem, ClaimVerdict, Evidence, GateDecision, Question, Reply, Usage
 from kgrag.answer.writer import OneShotWriter, Writer
 from quco.gate import Gate
 from kgrag.answer.gated_writer import QucoWriter
@@ -105,8 +111,14 @@ class Pipeline:
                                    edge_vectors=edge_vectors)
         self.checker = EvidenceChecker.from_settings(store, self.stats, settings, ontology=self._shared_ontology())
         self.selector = Selector(settings, self.checker, generator)
-        self.writer: Writer = (QucoWriter(settings, self.retriever, generator, gate) if gate is not None
-                               and settings.gate_mode == "gated" else OneShotWriter(settings, generator))
+        self.items = ItemRanker(settings, store, self.retriever.linker)
+        self.writer: Writer
+        if settings.writer == "evidence":
+            self.writer = EvidenceWriter(settings)
+        elif gate is not None and settings.gate_mode == "gated":
+            self.writer = QucoWriter(settings, self.retriever, generator, gate)
+        else:
+            self.writer = OneShotWriter(settings, generator)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "Pipeline":
@@ -166,14 +178,18 @@ class Pipeline:
                 stage1 = self._stage1(linked)
             active = [d.retrieve if d is not None else self._retrieves_without_gate() for d in stage1]
             retrieved = self.retriever.retrieve([q.text for q in qs], linked, active, timer, query_vectors)
+        with timer.stage("items"):
+            items = self.items.rank(qs, linked, retrieved)
         with timer.stage("generation"):
-            replies = self._reply(qs, linked, [r.evidence for r in retrieved])
+            replies = self._reply(qs, linked, [r.evidence for r in retrieved], items)
         with timer.stage("claims"):
             claims = self._claims(qs, linked, replies)
+        unsupported = self._hold_to_evidence(qs, replies, claims)
         context_tokens = self.generator.count_tokens([render_context(r.evidence, q.context) for q, r in zip(qs, replies)])
         timings = timer.per_question(len(qs))
         return [self._answer(qs[i], linked[i], stage1[i], active[i], retrieved[i], replies[i], claims[i], context_tokens[i],
-                             timings) for i in range(len(qs))]
+                             timings).model_copy(update={"items": items[i], "unsupported": unsupported[i]})
+                for i in range(len(qs))]
 
     # -- stages --------------------------------------------------------------------------------
     def _start_query_vectors(self, worker: ThreadPoolExecutor, texts: list[str]) -> Future[Any] | None:
@@ -192,15 +208,20 @@ class Pipeline:
             return [None] * len(linked)
         return self.gate.check_questions([[e.name for e in x.entities] for x in linked])
 
-    def _reply(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[list[Evidence]]) -> list[Reply]:
-        """The selector's reply for each question with options, the writer's for each free-text one, in order."""
+    def _reply(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[list[Evidence]],
+               items: Sequence[list[AnswerItem]]) -> list[Reply]:
+        """The selector's reply for each question with options, the writer's for each free-text one, in order; an
+        LLM's answer cut back to its last whole sentence."""
         with_options = [i for i, q in enumerate(qs) if q.options]
         free = [i for i, q in enumerate(qs) if not q.options]
         replies: dict[int, Reply] = {}
         if with_options:
             replies.update(zip(with_options, self.selector.select(*_pick(with_options, qs, linked, evidence))))
         if free:
-            replies.update(zip(free, self.writer.write(*_pick(free, qs, linked, evidence))))
+            written = self.writer.write(*_pick(free, qs, linked, evidence, items))
+            if not isinstance(self.writer, EvidenceWriter):
+                written = [r.model_copy(update={"text": complete_sentences(r.text)}) for r in written]
+            replies.update(zip(free, written))
         return [replies[i] for i in range(len(qs))]
 
     def _claims(self, qs: Sequence[Question], linked: Sequence[Linked], replies: Sequence[Reply]) -> list[list[ClaimVerdict]]:
@@ -222,6 +243,20 @@ class Pipeline:
             out[i] = verdicts
         return out
 
+    def _hold_to_evidence(self, qs: Sequence[Question], replies: list[Reply],
+                          claims: Sequence[list[ClaimVerdict]]) -> list[list[str]]:
+        """An LLM writer's free answers with the sentences no evidence supports marked (or dropped under
+        ``writer_strict``), in place in ``replies``; those sentences per question. The evidence writer's need none."""
+        out: list[list[str]] = [[] for _ in qs]
+        if isinstance(self.writer, EvidenceWriter):
+            return out
+        for i, (q, reply) in enumerate(zip(qs, replies)):
+            if q.options or not reply.text:
+                continue
+            text, out[i] = mark_unsupported(reply.text, claims[i], reply.evidence, q, strict=self.settings.writer_strict)
+            replies[i] = reply.model_copy(update={"text": text})
+        return out
+
     def _answer(self, q: Question, linked: Linked, stage1: GateDecision | None, retrieved: bool, found: Retrieved,
                 reply: Reply, claims: list[ClaimVerdict], context_tokens: int, timings: dict[str, float]) -> Answer:
         """One Answer from what each stage gave for the question, with the backends and stages in its trace."""
@@ -231,6 +266,7 @@ class Pipeline:
         usage = Usage(retrievals=int(retrieved), context_tokens=context_tokens) + reply.usage
         return Answer(question=q.text, question_id=q.id, task=q.task, text=reply.text, choice=reply.choice,
                       option_scores=reply.option_scores, selection_mode=self.settings.selection_mode,
+                      writer=None if q.options else self.writer.name,
                       abstained=reply.abstained, claims=claims, support=reply.support,
                       support_confidence=reply.support_confidence, entities=linked.entities, evidence=reply.evidence,
                       dropped_evidence=found.dropped, gate=([stage1] if stage1 else []) + reply.gate, usage=usage,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -28,7 +28,8 @@ from kgrag.indexes.edge_vectors import EdgeVectorStore
 from kgrag.encoders.embeddings import Embedder
 from kgrag.graph.base import GraphStore
 from kgrag.retrieval.linking import EntityLinker
-from kgrag.retrieval.pruning import prune_detailed
+from kgrag.retrieval.pruning import prune_by_strength, prune_detailed
+from kgrag.retrieval.relevance import Asked, asked
 from kgrag.settings import Settings
 from kgrag.text import normalise
 from kgrag.timing import StageTimer
@@ -51,6 +52,9 @@ class Retrieved(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     dropped: int = Field(default=0, description="Candidates not kept: pruned, over the budget, or near-duplicates")
     trace: str | None = Field(default=None, description="What pruning and the budget kept and cut (None: no candidates)")
+    candidates: list[Any] = Field(default_factory=list, exclude=True, repr=False,
+                                  description="Every candidate before pruning (graph.Candidate), for the answer's items")
+    asked: Asked | None = Field(default=None, description="What the question asks for (ranking=strength)")
 
 
 class Retriever:
@@ -115,7 +119,7 @@ class Retriever:
         with timer.stage("text_search"):
             text = self._text_candidates(queries, active)
         with timer.stage("pruning"):
-            return self._prune(queries, [k + t for k, t in zip(kg, text)], query_vectors)
+            return self._prune(queries, linked, [k + t for k, t in zip(kg, text)], query_vectors)
 
     def _kg_candidates(self, linked: Sequence[Linked], active: Sequence[bool]) -> list[list[Candidate]]:
         out: list[list[Candidate]] = [[] for _ in linked]
@@ -140,18 +144,41 @@ class Retriever:
             out[i] = [Candidate(group="text", evidence=hit.to_evidence()) for hit in row]
         return out
 
-    def _prune(self, queries: Sequence[str], candidates: list[list[Candidate]],
+    def _prune(self, queries: Sequence[str], linked: Sequence[Linked], candidates: list[list[Candidate]],
                query_vectors: Future[np.ndarray] | None = None) -> list[Retrieved]:
+        if self.settings.ranking == "strength":
+            return self._prune_by_strength(queries, linked, candidates)
         unique = list(dict.fromkeys(c.text for cands in candidates for c in cands))
         vectors = self.candidate_vectors(unique)
         row = {t: i for i, t in enumerate(unique)}
         qvecs = query_vectors.result() if query_vectors is not None else self.query_vectors(queries)
         out = []
-        for qvec, cands in zip(qvecs, candidates):
+        for query, link, qvec, cands in zip(queries, linked, qvecs, candidates):
             mat = vectors[[row[c.text] for c in cands]] if cands else np.zeros((0, qvec.shape[0]))
             result = prune_detailed(qvec, cands, mat, self.settings)
             trace = result.trace(self.settings.context_budget_tokens) if cands else None
-            out.append(Retrieved(evidence=result.evidence, dropped=result.dropped, trace=trace))
+            out.append(Retrieved(evidence=result.evidence, dropped=result.dropped, trace=trace, candidates=cands,
+                                 asked=asked(query, link.entities)))
+        return out
+
+    def _prune_by_strength(self, queries: Sequence[str], linked: Sequence[Linked],
+                           candidates: list[list[Candidate]]) -> list[Retrieved]:
+        """``ranking=strength``: relevance tier x strength per question; only passages are embedded (for
+        near-duplicates, from the embedding cache the text index's build filled)."""
+        passages = list(dict.fromkeys(c.text for cands in candidates for c in cands if c.group == "text"))
+        passage_vectors = self.candidate_vectors(passages)
+        row = {t: i for i, t in enumerate(passages)}
+        out = []
+        for query, link, cands in zip(queries, linked, candidates):
+            question = asked(query, link.entities)
+            mat = np.zeros((len(cands), passage_vectors.shape[1]), dtype=np.float32)
+            for i, cand in enumerate(cands):
+                if cand.group == "text":
+                    mat[i] = passage_vectors[row[cand.text]]
+            result = prune_by_strength(cands, question, mat, self.settings)
+            trace = f"{result.trace(self.settings.context_budget_tokens)}; {question.describe()}" if cands else None
+            out.append(Retrieved(evidence=result.evidence, dropped=result.dropped, trace=trace,
+                                 candidates=cands, asked=question))
         return out
 
     def query_vectors(self, queries: Sequence[str]) -> np.ndarray:

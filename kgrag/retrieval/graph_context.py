@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeView, edge_sentence
+from kgrag.graph.strength import strength_of
 from kgrag.settings import Settings
 from kgrag.types import Evidence, LinkedEntity
 
@@ -43,6 +44,11 @@ class Candidate:
             self._evidence = edge_evidence(self._edge, self._option, text=self.text)  # type: ignore[arg-type]
         return self._evidence
 
+    @property
+    def edge(self) -> EdgeView | None:
+        """The graph edge this candidate verbalises (None for a passage)."""
+        return self._edge
+
     def __repr__(self) -> str:
         return f"Candidate(group={self.group!r}, text={self.text!r})"
 
@@ -63,7 +69,7 @@ def edge_evidence(edge: EdgeView, option: str | None = None, *, decided: bool = 
                                   else {"support": None, "path": [], "confidence": None})
     return Evidence.model_construct(kind="kg", text=text or edge_sentence(edge), score=1.0 if decided else 0.0,
                                     id=edge.key, sources=list(edge.sources), properties=dict(edge.properties), option=option,
-                                    **support)
+                                    strength=strength_of(edge), **support)
 
 
 def pair_index(edges: Sequence[EdgeView]) -> dict[tuple[str, str], list[EdgeView]]:

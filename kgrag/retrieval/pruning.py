@@ -15,6 +15,12 @@ that needs no tokenizer (the generator may be a server, and the LangChain retrie
 calibrated to lie above SmolLM2's count on the graph's sentences and the passages (by ~20-30 % on
 average), so the prompt's real context stays within the budget.
 
+With ``ranking=strength`` (the default) no graph sentence is embedded: :func:`prune_by_strength` orders each
+entity's edges by relevance tier (:mod:`kgrag.retrieval.relevance`, decided per question and relation type) and
+then by evidence strength (:mod:`kgrag.graph.strength`), and the budget lets the groups take turns (options
+first, then each entity's best and the passages in rotation), so every entity of the question keeps its share.
+``ranking=similarity`` is KG-RAG's per-sentence cosine, as described above.
+
 Vectors come from the precomputed edge-vector store (:mod:`kgrag.indexes.edge_vectors`) or the Embedder's
 content-hash cache, so an edge sentence is embedded once ever and pruning at query time is a matrix
 product. The vectors are unit length, so every similarity is a
@@ -31,8 +37,10 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from kgrag.retrieval.graph_context import Candidate
 from kgrag.errors import ArtefactError
+from kgrag.graph.strength import strength_of
+from kgrag.retrieval.graph_context import Candidate
+from kgrag.retrieval.relevance import ANSWERS, Asked
 from kgrag.settings import Settings
 from kgrag.types import Evidence
 
@@ -93,6 +101,40 @@ def prune_detailed(question_vec: np.ndarray, candidates: Sequence[Candidate], ve
                   budget_cut=fitted.cut, budget_cut_tokens=fitted.cut_tokens, near_duplicates=fitted.near_duplicates)
 
 
+def prune_by_strength(candidates: Sequence[Candidate], asked: Asked, vectors: np.ndarray,
+                      settings: Settings) -> Pruned:
+    """Relevance x strength: per entity group, edges by (tier, strength), at most ``context_volume / groups``;
+    option-joining edges first as ranked; passages in retrieval order. ``vectors`` need only the passages' rows
+    (near-duplicates); graph rows may be zero. Each kept edge scores ``tier + strength`` (0-4)."""
+    if not candidates:
+        return Pruned(evidence=[], dropped=0)
+    groups: dict[str, list[int]] = {}
+    for i, cand in enumerate(candidates):
+        groups.setdefault(cand.group, []).append(i)
+    entity_groups = [g for g in groups if g not in ("options", "text")]
+    per_entity = max(1, settings.context_volume // max(1, len(entity_groups)))
+    scores = np.zeros(len(candidates), dtype=np.float64)
+    ranked: dict[str, list[int]] = {}
+    if "options" in groups:
+        ranked["options"] = groups["options"][: settings.context_volume]
+        for i in ranked["options"]:
+            edge = candidates[i].edge
+            scores[i] = ANSWERS + 1 + (strength_of(edge) if edge is not None else 0.0)
+    for group in entity_groups:
+        for i in groups[group]:
+            edge = candidates[i].edge
+            scores[i] = (asked.relevance(edge, group) + strength_of(edge)) if edge is not None else 0.0
+        ranked[group] = sorted(groups[group], key=lambda i: -scores[i])[:per_entity]
+    if "text" in groups:
+        ranked["text"] = groups["text"][: settings.text_context_passages]
+        for i in ranked["text"]:
+            scores[i] = candidates[i].evidence.score
+    fitted = fit_budget_in_turns(ranked, candidates, vectors, settings)
+    evidence = [candidates[i].evidence.model_copy(update={"score": float(scores[i])}) for i in fitted.kept]
+    return Pruned(evidence=evidence, dropped=len(candidates) - len(fitted.kept), tokens=fitted.tokens,
+                  budget_cut=fitted.cut, budget_cut_tokens=fitted.cut_tokens, near_duplicates=fitted.near_duplicates)
+
+
 # -- the token budget -------------------------------------------------------------------------------------------
 
 _PIECES = re.compile(r"[a-z]+|[A-Z][a-z]+|[A-Z]+|[0-9]|[^\sA-Za-z0-9]")
@@ -133,15 +175,10 @@ class Fitted(BaseModel):
     near_duplicates: int = 0
 
 
-def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.ndarray, vectors: np.ndarray,
-               settings: Settings) -> Fitted:
-    """The items of ``kept`` (candidate indices in prompt order) that survive de-duplication and the token budget.
-
-    Passages: a passage whose text repeats a kept passage's, or whose vector's cosine with one is at least
-    ``near_duplicate_cosine``, is dropped. Budget (``context_budget_tokens`` > 0): option-joining edges are
-    admitted first in their order, then the other items by similarity to the question; an item is admitted
-    when its line (plus its newline) still fits, else cut (a shorter one after it may still fit).
-    """
+def without_near_duplicates(kept: Sequence[int], candidates: Sequence[Candidate], vectors: np.ndarray,
+                            settings: Settings) -> tuple[list[int], int]:
+    """``kept`` less each passage whose text repeats a kept passage's, or whose vector's cosine with one is at least
+    ``near_duplicate_cosine``; and how many were dropped."""
     unique: list[int] = []
     seen_texts: set[str] = set()
     passage_rows: list[int] = []
@@ -158,15 +195,47 @@ def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.nd
             seen_texts.add(text)
             passage_rows.append(i)
         unique.append(i)
+    return unique, duplicates
+
+
+def fit_budget(kept: Sequence[int], candidates: Sequence[Candidate], sims: np.ndarray, vectors: np.ndarray,
+               settings: Settings) -> Fitted:
+    """The items of ``kept`` (candidate indices in prompt order) that survive de-duplication and the token budget.
+
+    Passages: near-duplicates dropped (:func:`without_near_duplicates`). Budget (``context_budget_tokens`` > 0):
+    option-joining edges are admitted first in their order, then the other items by similarity to the question; an
+    item is admitted when its line (plus its newline) still fits, else cut (a shorter one after it may still fit).
+    """
+    unique, duplicates = without_near_duplicates(kept, candidates, vectors, settings)
+    first = [i for i in unique if candidates[i].group == "options"]
+    rest = sorted((i for i in unique if candidates[i].group != "options"), key=lambda i: -float(sims[i]))
+    return _admit(unique, first + rest, candidates, settings, duplicates)
+
+
+def fit_budget_in_turns(ranked: dict[str, list[int]], candidates: Sequence[Candidate], vectors: np.ndarray,
+                        settings: Settings) -> Fitted:
+    """The budget for ``ranking=strength``: option-joining edges first, then the groups take turns (each entity's
+    next best edge, the next passage), so a small group's few edges are admitted beside a large one's best."""
+    kept = [i for items in ranked.values() for i in items]
+    unique, duplicates = without_near_duplicates(kept, candidates, vectors, settings)
+    alive = set(unique)
+    queues = [[i for i in items if i in alive] for group, items in ranked.items() if group != "options"]
+    turns: list[int] = [i for i in ranked.get("options", []) if i in alive]
+    for position in range(max((len(q) for q in queues), default=0)):
+        turns.extend(q[position] for q in queues if position < len(q))
+    return _admit(unique, turns, candidates, settings, duplicates)
+
+
+def _admit(unique: Sequence[int], order: Sequence[int], candidates: Sequence[Candidate], settings: Settings,
+           duplicates: int) -> Fitted:
+    """Admit ``order``'s items while each line fits ``context_budget_tokens`` (0: all); keep ``unique``'s order."""
     costs = {i: estimate_tokens(context_line(candidates[i].evidence)) + 1 for i in unique}
     budget = settings.context_budget_tokens
     if budget <= 0:
-        return Fitted(kept=unique, tokens=sum(costs.values()), near_duplicates=duplicates)
-    first = [i for i in unique if candidates[i].group == "options"]
-    rest = sorted((i for i in unique if candidates[i].group != "options"), key=lambda i: -float(sims[i]))
+        return Fitted(kept=list(unique), tokens=sum(costs.values()), near_duplicates=duplicates)
     admitted: set[int] = set()
     used = cut_tokens = 0
-    for i in first + rest:
+    for i in order:
         if used + costs[i] <= budget:
             admitted.add(i)
             used += costs[i]

@@ -116,7 +116,8 @@ def test_a_batch_runs_with_the_cyclic_collector_paused_and_restores_it(store, em
 def test_question_vectors_are_embedded_beside_linking_and_match_the_inline_ones(store, embedder, settings, monkeypatch):
     import threading
 
-    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence", "ranking": "similarity"}), store=store,
+                    embedder=embedder,
                     generator=_NoLLM())
     threads: list[str] = []
     embed = pipe.retriever.query_vectors
