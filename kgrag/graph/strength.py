@@ -163,8 +163,8 @@ def _diseases(props: Mapping[str, Any]) -> list[Line]:
 # on the built graph, docs/evidence_strength.md), text mining half a unit. A scored line of the same
 # key (the DisGeNET loader's own edge) replaces it.
 _HETIONET_DAG = {
-    "GWAS Catalog": ("GWAS Catalog", 0.5),   # median GWAS Catalog line (the DaG edges of gene-associations.tsv)
-    "DisGeNET": ("DisGeNET", 0.24),          # median DisGeNET line (score 0.21, 1 PMID)
+    "GWAS Catalog": ("GWAS Catalog", 0.4),   # median GWAS Catalog line of the gene-associations.tsv edges (0.401)
+    "DisGeNET": ("DisGeNET", 0.24),          # median DisGeNET line (0.237: score 0.21, 1 PMID)
     "DISEASES": ("DISEASES text mining", MINED_FACTOR * UNIT),
     "DOAF": ("DOAF", MINED_FACTOR * UNIT),
 }
