@@ -6,7 +6,9 @@ and sources are unioned, properties keep the first value. Edges with the same
 (source, type, target) merge: ``sources`` are unioned and each source's evidence properties (which
 loaders prefix with the source, e.g. ``disgenet_score``, ``gwas_pvalue``) are kept side by side;
 when one source gives the same property twice, p-values keep the minimum, other numbers the
-maximum, lists are unioned and text keeps the first value.
+maximum, lists are unioned and text keeps the first value. Every merged edge is yielded with its
+evidence strength (``strength``, ``strength_basis``: :mod:`kgrag.graph.strength`) computed from the
+merged sources and properties.
 
 Example::
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgrag.graph.schema import EdgeRecord, NodeRecord
+from kgrag.graph.strength import strength_properties
 from kgrag.text import normalise
 
 
@@ -115,13 +118,15 @@ class GraphAccumulator:
                              sources=list(n.sources), properties=n.properties)
 
     def edges(self, dangling: list[tuple[str, str, str]] | None = None) -> Iterator[EdgeRecord]:
-        """Every merged edge whose endpoints are both nodes; others are appended to ``dangling``."""
+        """Every merged edge whose endpoints are both nodes, with its strength; others are appended to ``dangling``."""
         for (s, t_type, t), (sources, props) in self._edges.items():
             if s not in self._nodes or t not in self._nodes:
                 if dangling is not None:
                     dangling.append((s, t_type, t))
                 continue
-            yield EdgeRecord(source_id=s, type=t_type, target_id=t, sources=list(sources), properties=props)
+            merged = list(sources)
+            yield EdgeRecord(source_id=s, type=t_type, target_id=t, sources=merged,
+                             properties={**props, **strength_properties(t_type, merged, props)})
 
     def name_index(self, label: str) -> dict[str, str]:
         """Normalised name or synonym -> node id, for nodes of ``label``; names shared by several nodes are left out."""

@@ -1,8 +1,9 @@
 """GWAS Catalog (2015 dump, DO-mapped tables) -> ASSOCIATES_DaG, Variant nodes, ASSOCIATES_VaP, MAPS_VmG.
 
 - ``gwas_catalog_2015/gene-associations.tsv``: DOID x Entrez gene per locus -> ASSOCIATES_DaG
-  with ``gwas_status`` (HC-P, HC-S, LC-P, LC-S: high/low confidence, primary/secondary) and
-  ``gwas_high_confidence``.
+  with ``gwas_status`` (HC-P, HC-S, LC-P, LC-S: high/low confidence, primary/secondary),
+  ``gwas_high_confidence``, and from the locus's lead SNPs in ``snp-associations.tsv`` (same
+  disease and locus number) ``gwas_pvalue`` (the smallest) and ``gwas_studies`` (distinct PubMed ids).
 - ``gwas_catalog_2015/snp-associations.tsv``: lead SNP per study and disease -> Variant ``rs...``,
   ASSOCIATES_VaP (Variant -> Disease) with ``gwas_pvalue`` (the smallest seen) and
   ``gwas_pmids``; MAPS_VmG (Variant -> Gene) for containing, upstream and downstream genes,
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 
 from graph_loaders.context import LoadContext, disease_node, gene_node
-from graph_loaders.issues import read_table
+from graph_loaders.issues import RowIssues, read_table
 from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.text import normalise
 
@@ -98,10 +99,29 @@ def _gene(ctx: LoadContext, entrez: str, symbol: str = "") -> str:
     return gene
 
 
+def _locus_evidence(ctx: LoadContext) -> dict[tuple[str, str], tuple[float, set[str]]]:
+    """(DOID, locus) -> (smallest p-value, PubMed ids) over the locus's lead SNPs; rows that are not
+    usable are skipped here (``_load_snps`` reports them)."""
+    path = ctx.path(SNPS)
+    columns = ["doid_code", "pubmed_id", "mlog_pvalue", "locus"]
+    evidence: dict[tuple[str, str], tuple[float, set[str]]] = {}
+    for _, (doid, pmid, mlog, locus) in read_table(path, RowIssues(), columns=columns):
+        try:
+            pvalue = 10 ** -float(mlog)
+        except ValueError:
+            continue
+        if not 0.0 <= pvalue <= 1.0 or not locus:
+            continue
+        best, pmids = evidence.get((doid, locus), (1.0, set()))
+        evidence[(doid, locus)] = (min(best, pvalue), pmids | ({pmid} if pmid else set()))
+    return evidence
+
+
 def _load_genes(ctx: LoadContext) -> None:
+    loci = _locus_evidence(ctx)
     path = ctx.path(GENES)
-    columns = ["doid_code", "doid_name", "high_confidence", "status", "gene", "symbol"]
-    for line_no, (doid, name, high, status, entrez, symbol) in read_table(path, ctx.issues, columns=columns):
+    columns = ["doid_code", "doid_name", "locus", "high_confidence", "status", "gene", "symbol"]
+    for line_no, (doid, name, locus, high, status, entrez, symbol) in read_table(path, ctx.issues, columns=columns):
         ctx.row(SOURCE)
         if not doid.startswith("DOID:") or not name or not entrez.isdigit() or high not in ("0", "1"):
             ctx.issues.report(path, line_no, f"expected DOID, Entrez id and 0/1, got {doid!r} {entrez!r} {high!r}")
@@ -109,8 +129,12 @@ def _load_genes(ctx: LoadContext) -> None:
         disease = ctx.diseases.canonical(doid) or doid
         ctx.node(SOURCE, disease_node(disease, name), rank=20)
         gene = _gene(ctx, entrez, symbol)
+        props: dict[str, object] = {"gwas_status": [status], "gwas_high_confidence": int(high)}
+        if (doid, locus) in loci:
+            pvalue, pmids = loci[(doid, locus)]
+            props.update(gwas_pvalue=pvalue, gwas_studies=len(pmids))
         ctx.edge(SOURCE, EdgeRecord(source_id=disease, type="ASSOCIATES_DaG", target_id=gene, sources=[SOURCE],
-                                    properties={"gwas_status": [status], "gwas_high_confidence": int(high)}))
+                                    properties=props))
 
 
 def _load_snps(ctx: LoadContext) -> None:

@@ -16,7 +16,10 @@ sources     no       ``|``-separated provenance
 
 ``edges.csv``: ``source_id``, ``type`` (e.g. ``ASSOCIATES_DaG``), ``target_id``, ``sources``
 (``|``-separated, at least one) required; any other column is an evidence property (empty
-cells are left out; numbers are stored as numbers).
+cells are left out; numbers are stored as numbers). An optional ``strength`` column (a number in
+[0, 1]) is kept as the edge's evidence strength; where it is empty or invalid (reported), the
+strength is computed from the sources and properties (docs/evidence_strength.md), and
+``strength_basis`` says which.
 
 A malformed row (missing required value, bad label/type, wrong number of fields) is reported
 with file and line and counted; an edge whose endpoint is not in ``nodes.csv`` is counted as
@@ -42,6 +45,7 @@ from graph_loaders.issues import RowIssues
 from kgrag.errors import SourceFileError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeRecord, NodeRecord
+from kgrag.graph.strength import BASIS_KEY, STRENGTH_KEY, strength_properties, valid_strength
 
 NODE_COLUMNS = ("id", "label", "name")
 EDGE_COLUMNS = ("source_id", "type", "target_id", "sources")
@@ -110,6 +114,15 @@ def iter_edges(path: Path, issues: RowIssues) -> Iterator[EdgeRecord]:
     for line, row in _rows(path, EDGE_COLUMNS, issues):
         sources = _split(row["sources"])
         extra = {k: _value(v) for k, v in row.items() if k not in EDGE_COLUMNS and v.strip()}
+        given = extra.pop(STRENGTH_KEY, None)
+        extra.pop(BASIS_KEY, None)
+        strength = valid_strength(given)
+        if given is not None and strength is None:
+            issues.report(path, line, f"strength {given!r} is not a number in [0, 1]; computed from the sources instead")
+        if strength is None:
+            extra.update(strength_properties(row["type"].strip(), sources, extra))
+        else:
+            extra.update({STRENGTH_KEY: strength, BASIS_KEY: "given in edges.csv"})
         try:
             yield EdgeRecord(source_id=row["source_id"].strip(), type=row["type"].strip(),
                              target_id=row["target_id"].strip(), sources=sources, properties=extra)

@@ -15,6 +15,7 @@ from graph_loaders.issues import RowIssues
 from graph_loaders.user_graph import load_user_graph
 from kgrag.cli import app
 from kgrag.graph import open_graph_store
+from kgrag.graph.strength import edge_strength
 from kgrag.settings import load_settings
 from kgrag.text import normalise
 
@@ -83,6 +84,15 @@ def test_build_writes_the_merged_graph(settings) -> None:
         (edge,) = [e for e in store.edges_between(["DOID:8893"], ["NCBIGene:3106"]) if e.type == "ASSOCIATES_DaG"]
         assert edge.sources == ["DisGeNET", "GWAS Catalog", "DISEASES", "Hetionet"]
         assert edge.properties["disgenet_score"] == 0.5
+        # the strength is computed at build time from the merged sources and stored with the edge
+        evidence = {k: v for k, v in edge.properties.items() if not k.startswith("strength")}
+        assert edge.properties["strength"] == edge_strength(edge.type, edge.sources, evidence)
+        assert edge.properties["strength"] > 0.5 and edge.properties["strength_basis"].count(";") >= 2
+        # GWAS gene edges carry their locus's best p-value and studies (snp-associations.tsv, locus 0: 1e-30;
+        # two PMIDs with a p-value, the third row has none)
+        assert edge.properties["gwas_pvalue"] == pytest.approx(1e-30) and edge.properties["gwas_studies"] == 2
+        merged = list(ctx.graph.edges())
+        assert all(0.0 <= e.properties["strength"] <= 1.0 and e.properties["strength_basis"] for e in merged)
         # building again into the same store changes nothing
         again = build_graph(settings, store, progress=False)
         assert again.node_counts == report.node_counts and again.edge_counts == report.edge_counts
@@ -149,8 +159,32 @@ def test_user_graph(tmp_path: Path, settings) -> None:
         (edge,) = store.edges_between(["DOID:8893"], ["NCBIGene:3106"])
     assert (report.nodes, report.edges, report.dangling_edges) == (2, 1, 1)
     assert node.synonyms == ["psoriasis vulgaris"] and node.properties == {"tissue": "skin"}
-    assert edge.sources == ["GWAS", "Mine"] and edge.properties == {"pvalue": 1e-30}
+    assert edge.sources == ["GWAS", "Mine"]
+    # two sources without a score this code knows: one unit each, noisy-OR
+    assert edge.properties == {"pvalue": 1e-30, "strength": 0.75, "strength_basis": edge.properties["strength_basis"]}
     assert {(s.file.endswith("nodes.csv"), s.line) for s in issues.samples} == {(True, 4), (True, 5), (False, 4)}
+
+
+def test_user_graph_keeps_a_valid_strength_and_computes_the_rest(tmp_path: Path, settings) -> None:
+    folder = tmp_path / "mine"
+    _write_csv(folder / "nodes.csv", ["id", "label", "name"], [
+        ["D:1", "Disease", "d1"], ["G:1", "Gene", "g1"], ["G:2", "Gene", "g2"], ["G:3", "Gene", "g3"]])
+    _write_csv(folder / "edges.csv", ["source_id", "type", "target_id", "sources", "strength", "disgenet_score", "disgenet_pmids"], [
+        ["D:1", "ASSOCIATES_DaG", "G:1", "Mine", "0.3", "", ""],
+        ["D:1", "ASSOCIATES_DaG", "G:2", "DisGeNET", "", "0.21", "1"],
+        ["D:1", "ASSOCIATES_DaG", "G:3", "DisGeNET", "very", "0.72", "40"],
+    ])
+    issues = RowIssues()
+    with open_graph_store(settings) as store:
+        report = load_user_graph(store, folder, issues)
+        edges = {e.target.id: e for e in store.edges_between(["D:1"], ["G:1", "G:2", "G:3"])}
+    assert report.edges == 3
+    assert edges["G:1"].properties["strength"] == 0.3 and edges["G:1"].properties["strength_basis"] == "given in edges.csv"
+    weak = edges["G:2"].properties
+    assert weak["strength"] == edge_strength("ASSOCIATES_DaG", ["DisGeNET"], {"disgenet_score": 0.21, "disgenet_pmids": 1})
+    assert weak["strength"] < 0.3 and "score 0.21" in weak["strength_basis"]
+    assert edges["G:3"].properties["strength"] > 0.8  # "very" is not a strength: computed, and reported
+    assert [(s.line, "strength 'very'" in s.reason) for s in issues.samples] == [(4, True)]
 
 
 def test_user_graph_missing_file_is_an_error(tmp_path: Path, settings) -> None:

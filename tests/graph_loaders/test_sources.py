@@ -118,7 +118,11 @@ def test_accumulator_unions_sources_and_keeps_each_sources_evidence() -> None:
     dangling: list[tuple[str, str, str]] = []
     (edge,) = list(acc.edges(dangling))
     assert edge.sources == ["GWAS", "DisGeNET"]
+    strength = edge.properties.pop("strength")
+    assert edge.properties.pop("strength_basis").startswith("GWAS 0.50 (no score recorded); DisGeNET 0.30")
     assert edge.properties == {"gwas_pvalue": 1e-30, "gwas_pmids": ["1", "2"], "disgenet_score": 0.3}
+    # computed on the merged edge: the user-named "GWAS" has no rule (one unit), DisGeNET its score; noisy-OR
+    assert strength == pytest.approx(1 - 0.5 * 0.7)
     assert dangling == [("D", "ASSOCIATES_DaG", "X")]
 
 
@@ -187,7 +191,11 @@ def test_gwas_full_catalog_maps_traits_by_efo_or_name(fixture_graph: LoadContext
 def test_hetionet_and_indications(nodes: dict[str, NodeRecord], edges: dict[str, EdgeRecord]) -> None:
     treats = edges["DB00563|TREATS_CtD|DOID:8893"]
     assert treats.sources == ["Hetionet", "PharmacotherapyDB", "LabeledIn", "EHRLink"]  # RxNorm name -> DrugBank
-    assert treats.properties == {"pharmacotherapydb_curators": 2, "labeledin_labels": 2, "ehrlink_link_ratio": 0.6}
+    evidence = {k: v for k, v in treats.properties.items() if not k.startswith("strength")}
+    assert evidence == {"pharmacotherapydb_curators": 2, "labeledin_labels": 2, "ehrlink_link_ratio": 0.6}
+    # 2 of 3 curators (0.75), a drug label (0.8), EHR link ratio 0.6 at half weight (0.3); Hetionet's own
+    # indication is PharmacotherapyDB's and counts once
+    assert treats.properties["strength"] == pytest.approx(1 - 0.25 * 0.2 * 0.7)
     assert edges["DB00563|PALLIATES_CpD|DOID:9008"].sources == ["PharmacotherapyDB"]
     assert nodes["RXNORM:9999"].label == "Compound"
     assert edges["NCBIGene:3106|REGULATES_GrG|NCBIGene:7157"].sources == ["Hetionet"]
