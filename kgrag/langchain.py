@@ -7,8 +7,9 @@ one FAISS search, one ``answer_batch``, one ``generate``), not a loop of single 
 
 Every retrieved :class:`~langchain_core.documents.Document` carries its provenance in
 ``metadata``: ``kind`` ("kg" or "text"), ``id`` (the edge key ``source|type|target`` or the
-passage id), ``sources`` (databases, or ``PMID:<id>``), ``score``, ``properties`` (p-values,
-scores, rank, ...), ``option`` and ``retriever``.
+passage id), ``sources`` (databases, or ``PMID:<id>``), ``score`` (the ranking's: relevance tier plus strength under
+``ranking=strength``, cosine under ``similarity``; a passage's retrieval score), ``strength`` (an edge's evidence
+strength, :mod:`kgrag.graph.strength`), ``properties`` (p-values, scores, rank, ...), ``option`` and ``retriever``.
 
 Example::
 
@@ -64,6 +65,7 @@ def evidence_to_document(evidence: Evidence, retriever: str) -> Document:
         "id": evidence.id,
         "sources": list(evidence.sources),
         "score": float(evidence.score),
+        "strength": evidence.strength,
         "properties": dict(evidence.properties),
         "option": evidence.option,
         "retriever": retriever,

@@ -125,7 +125,8 @@ class Evidence(BaseModel):
 
     kind: Literal["kg", "text", "given"]
     text: str
-    score: float = Field(description="Cosine similarity to the question (after pruning)")
+    score: float = Field(description="The ranking's score after pruning: relevance tier plus strength (ranking=strength, "
+                         "0-4), or cosine similarity to the question (ranking=similarity); a passage's retrieval score")
     id: str = Field(description="Edge key (source|type|target) or passage id")
     sources: list[str] = Field(default_factory=list, description="Provenance: databases, or PMIDs")
     properties: dict[str, Any] = Field(default_factory=dict)

@@ -125,7 +125,9 @@ def test_graph_retriever_returns_kg_documents_with_provenance(pipeline):
     hla = by_key["DOID:8893|ASSOCIATES_DaG|NCBIGene:3106"]
     assert hla.metadata["sources"] == ["GWAS"] and hla.metadata["properties"] == {"pvalue": 1e-20}
     assert "HLA-B" in hla.page_content and "GWAS" in hla.page_content
-    assert -1.0 <= hla.metadata["score"] <= 1.0 and hla.metadata["retriever"] == "graph"
+    # ranking=strength: relevance tier (2: an asked relation to an asked label) plus the edge's strength in [0, 1]
+    assert 2.0 <= hla.metadata["score"] <= 3.0 and hla.metadata["retriever"] == "graph"
+    assert hla.metadata["strength"] == pytest.approx(hla.metadata["score"] - 2.0)
     [top] = GraphRetriever.from_pipeline(pipeline, k=1).invoke("Which genes are associated with psoriasis?")
     # the same document; its cosine to float rounding (a matrix product's last bits can follow memory alignment)
     assert (top.id, top.page_content) == (docs[0].id, docs[0].page_content)

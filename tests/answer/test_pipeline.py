@@ -169,7 +169,8 @@ def test_validate_question_errors(settings):
 
 
 def test_answer_batch_mcq_with_option_edges_and_provenance(store, embedder, smollm, settings):
-    pipe = Pipeline(settings.model_copy(update={"selection_mode": "llm"}), store=store, embedder=embedder, generator=smollm)
+    pipe = Pipeline(settings.model_copy(update={"selection_mode": "llm", "writer": "llm"}), store=store, embedder=embedder,
+                    generator=smollm)
     questions = [
         Question(text="Out of the given list, which Gene is associated with psoriasis and myelodysplastic syndrome.",
                  options=["NOD2", "CHEK2", "HLA-B"], id="q1"),
@@ -297,7 +298,7 @@ def test_gated_dynamic_loop_records_both_stages(store, embedder, smollm, setting
         ]) + "\n")
     build_index(jsonl_texts(corpus), tmp_path / "stats")
     gated = settings.model_copy(update={"gate_mode": "gated", "entity_freq_threshold_per_billion": 1e9,
-                                        "max_answer_sentences": 2})
+                                        "max_answer_sentences": 2, "writer": "llm"})
     gate = Gate(LocalInfiniGramStats(tmp_path / "stats"), gated)
     pipe = Pipeline(gated, store=store, embedder=embedder, generator=smollm, gate=gate)
     [a] = pipe.answer_batch([Question(text="Which genes are associated with psoriasis?")])
