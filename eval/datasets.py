@@ -17,7 +17,18 @@ pubmedqa           pubmedqa/pqal_dev_labelled.json (with abstract) yes_no_maybe
 pubmedqa-qonly     pubmedqa/pqal_dev_labelled.json (question only) yes_no_maybe
 medqa, medmcqa,    mirage/benchmark_without_pubmedqa.json          mcq
 mmlu, bioasq
+bioasq-factoid,    bioasq/ (the Task7B-11B golden files)           free
+bioasq-list,
+bioasq-summary
+(and -qonly)
+bioasq-yesno       bioasq/                                         mcq
+(and -qonly)
 =================  =============================================  ==============
+
+The BioASQ Task B sets (factoid, list, summary, yes/no; see :mod:`eval.bioasq`) are read from the directory of
+golden files; ``bioasq-<type>`` gives the gold snippets as the question's context (phase B), ``bioasq-<type>-qonly``
+the question only (phase A+: retrieval from our index, which holds BioASQ's snippets). A directory's checksum is
+:func:`eval.bioasq.tree_sha256`.
 
 BioASQ-Y/N is loaded as an MCQ with the two options ``["yes", "no"]`` (MIRAGE's own options), so a
 pipeline never answers "maybe" to it.
@@ -41,6 +52,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from eval import bioasq
 from kgrag.errors import KgragError, SourceFileError
 from kgrag.settings import Settings
 from kgrag.sources import sha256_file, source_path
@@ -301,6 +313,7 @@ def _mirage_loader(subset: str) -> Callable[[str, Path], tuple[list[EvalItem], l
 
 MIRAGE_PATH = "mirage/benchmark_without_pubmedqa.json"
 PUBMEDQA_PATH = "pubmedqa/pqal_dev_labelled.json"
+BIOASQ_DIR = "bioasq"
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -317,10 +330,16 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("medmcqa", MIRAGE_PATH, "mcq", _mirage_loader("medmcqa"), "MIRAGE MedMCQA dev"),
         DatasetSpec("mmlu", MIRAGE_PATH, "mcq", _mirage_loader("mmlu"), "MIRAGE MMLU-Med"),
         DatasetSpec("bioasq", MIRAGE_PATH, "mcq", _mirage_loader("bioasq"), "MIRAGE BioASQ-Y/N (options yes/no)"),
+        *(DatasetSpec(f"bioasq-{kind}{suffix}", BIOASQ_DIR, "mcq" if kind == "yesno" else "free",
+                      bioasq.make_loader(kind, with_snippets=not suffix),
+                      f"BioASQ Task B {kind} questions, " + (bioasq.INDEX_NOTE if suffix else bioasq.SNIPPETS_NOTE))
+          for kind in ("factoid", "list", "summary", "yesno") for suffix in ("", "-qonly")),
     )
 }
 
-DatasetName = Literal["biomixqa-tf", "biomixqa-mcq", "pubmedqa", "pubmedqa-qonly", "medqa", "medmcqa", "mmlu", "bioasq"]
+DatasetName = Literal["biomixqa-tf", "biomixqa-mcq", "pubmedqa", "pubmedqa-qonly", "medqa", "medmcqa", "mmlu", "bioasq",
+                      "bioasq-factoid", "bioasq-factoid-qonly", "bioasq-list", "bioasq-list-qonly", "bioasq-summary",
+                      "bioasq-summary-qonly", "bioasq-yesno", "bioasq-yesno-qonly"]
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -337,17 +356,20 @@ def dataset_file(settings: Settings, name: str) -> Path:
 
 
 def load_dataset_file(name: str, path: Path) -> LoadedDataset:
-    """Load a named dataset from an explicit file (tests use small fixtures this way)."""
+    """Load a named dataset from an explicit file, or directory for the BioASQ sets (tests use small fixtures
+    this way)."""
     spec = get_spec(name)
-    if not path.is_file():
-        raise SourceFileError(f"dataset {name}: file {path} not found")
+    directory = spec.relative_path == BIOASQ_DIR
+    if not (path.is_dir() if directory else path.is_file()):
+        raise SourceFileError(f"dataset {name}: {'directory' if directory else 'file'} {path} not found")
     items, problems, rows = spec.loader(name, path)
     seen: set[str] = set()
     for item in items:
         if item.id in seen:
             raise DatasetError(f"{path}: duplicate row id {item.id!r}")
         seen.add(item.id)
-    return LoadedDataset(name=name, path=str(path), sha256=sha256_file(path), task=spec.task, rows_in_file=rows,
+    checksum = bioasq.tree_sha256(path) if directory else sha256_file(path)
+    return LoadedDataset(name=name, path=str(path), sha256=checksum, task=spec.task, rows_in_file=rows,
                          items=items, problems=problems)
 
 

@@ -155,8 +155,11 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
-def paired_compare(correct_a: Sequence[bool], correct_b: Sequence[bool], n_boot: int = DEFAULT_BOOT, seed: int = 0) -> PairedComparison:
-    """Compare two runs on the same rows (aligned lists of per-row correctness)."""
+def paired_compare(correct_a: Sequence[bool] | Sequence[float], correct_b: Sequence[bool] | Sequence[float], n_boot: int = DEFAULT_BOOT,
+                   seed: int = 0) -> PairedComparison:
+    """Compare two runs on the same rows (aligned lists of per-row correctness, or of a per-row score in [0, 1] such
+    as BioASQ's reciprocal rank or F1: then ``only_a_correct`` counts rows where A scores higher, and the McNemar p
+    is the exact sign test on those discordant rows)."""
     if len(correct_a) != len(correct_b):
         raise ValueError(f"paired comparison needs aligned rows: {len(correct_a)} vs {len(correct_b)}")
     a = np.asarray(correct_a, dtype=float)
@@ -168,8 +171,8 @@ def paired_compare(correct_a: Sequence[bool], correct_b: Sequence[bool], n_boot:
         p_boot = min(1.0, 2.0 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
     else:
         p_boot = 1.0
-    only_a = int(np.sum((a == 1) & (b == 0)))
-    only_b = int(np.sum((a == 0) & (b == 1)))
+    only_a = int(np.sum(a > b))
+    only_b = int(np.sum(b > a))
     return PairedComparison(
         n=len(a), accuracy_a=float(a.mean()) if len(a) else float("nan"), accuracy_b=float(b.mean()) if len(b) else float("nan"),
         difference=diff, only_a_correct=only_a, only_b_correct=only_b, mcnemar_p=mcnemar_exact(only_a, only_b), bootstrap_p=p_boot,

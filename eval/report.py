@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from eval import bioasq
+from eval.bioasq import BioasqScore
 from eval.datasets import get_spec
 from eval.metrics import (
     DEFAULT_BOOT,
@@ -38,6 +40,7 @@ from eval.metrics import (
     Score,
     baselines_for,
     cost_summary,
+    bootstrap,
     paired_compare,
     pmid_recall_at_k,
     score,
@@ -114,7 +117,16 @@ class RunSummary(BaseModel):
     covered: Score | None = None
     covered_ids_given: int | None = None
     support: dict[str, SupportCount] = Field(default_factory=dict, description="What decided the rows (see support_breakdown)")
+    bioasq: BioasqScore | None = Field(default=None, description="BioASQ factoid/list/summary runs: the official measures "
+                                       "with intervals and baselines (``score`` then counts factoid strict hits, "
+                                       "list F1 = 1, and no-answer rows as parse_failed)")
     torn_tail: str | None = None
+
+    def headline(self) -> tuple[str, Interval]:
+        """The number a plot shows for the run: accuracy, or the BioASQ type's primary measure."""
+        if self.bioasq is not None and self.bioasq.measures:
+            return bioasq.MEASURE_LABELS[self.bioasq.primary], self.bioasq.measures[self.bioasq.primary]
+        return "accuracy", self.score.accuracy
 
 
 class Comparison(BaseModel):
@@ -123,6 +135,8 @@ class Comparison(BaseModel):
     dataset: str
     config_a: str
     config_b: str
+    measure: str = Field(default="accuracy", description="What is compared per row: accuracy, or a BioASQ type's primary "
+                         "measure (MRR, F1, ROUGE-2 recall)")
     only_in_a: int
     only_in_b: int
     result: PairedComparison
@@ -176,6 +190,13 @@ def summarize_run(run: RunData, covered_ids: set[str] | None = None, n_boot: int
     if covered_ids is not None:
         kept = [r for r in rows if r.id in covered_ids]
         covered = _score_rows(kept, n_boot, seed) if kept else None
+    kind = first.metadata.get("bioasq_type")
+    free = kind in bioasq.MEASURES
+    if free:
+        correct = [float(r.correct) for r in rows]
+        nan = Interval(value=float("nan"), low=float("nan"), high=float("nan"))
+        row_score = Score(n=len(rows), correct=int(sum(correct)), parse_failed=sum(r.parse_failed for r in rows),
+                          accuracy=bootstrap(correct, n_boot=n_boot, seed=seed), macro_f1=nan)
     return RunSummary(
         path=run.path, dataset=first.dataset, config=first.config, fingerprint=first.fingerprint,
         model=str(meta.get("model", "unknown")), backend=str(meta.get("backend", "unknown")),
@@ -184,14 +205,15 @@ def summarize_run(run: RunData, covered_ids: set[str] | None = None, n_boot: int
         data_sha256=str(meta.get("data_sha256", "unknown")),
         git_commit=",".join(sorted({r.git_commit for r in rows if r.git_commit})) or str(meta.get("git_commit", "unknown")),
         pipeline_factory=str(meta.get("pipeline_factory", "unknown")),
-        score=_score_rows(rows, n_boot, seed),
+        score=row_score if free else _score_rows(rows, n_boot, seed),
         parse_methods=dict(Counter(r.parse_method for r in rows)),
-        baselines=baselines_for(task, [r.question for r in rows], [r.gold for r in rows], [r.options for r in rows],
-                                dataset=first.dataset, n_boot=n_boot, seed=seed),
+        baselines=[] if free else baselines_for(task, [r.question for r in rows], [r.gold for r in rows], [r.options for r in rows],
+                                                dataset=first.dataset, n_boot=n_boot, seed=seed),
+        bioasq=bioasq.bioasq_score(kind, first.dataset, rows, n_boot=n_boot, seed=seed) if free else None,
         retrieval=_retrieval(rows), costs=cost_summary([r.usage for r in rows], [r.timings_ms for r in rows],
                                                            [r.batch_ms / r.batch_size if r.batch_ms is not None else None for r in rows]),
         covered=covered, covered_ids_given=len(covered_ids) if covered_ids is not None else None,
-        support=support_breakdown(rows), torn_tail=run.torn_tail,
+        support={} if free else support_breakdown(rows), torn_tail=run.torn_tail,
     )
 
 
@@ -206,8 +228,15 @@ def compare_runs(runs: list[RunData], n_boot: int = DEFAULT_BOOT, seed: int = 0)
         common = sorted(set(by_a) & set(by_b))
         if not common:
             continue
-        result = paired_compare([by_a[i].correct for i in common], [by_b[i].correct for i in common], n_boot=n_boot, seed=seed)
-        out.append(Comparison(dataset=a.rows[0].dataset, config_a=a.rows[0].config, config_b=b.rows[0].config,
+        kind = a.rows[0].metadata.get("bioasq_type")
+        if kind in bioasq.MEASURES:
+            measure = bioasq.PRIMARY[kind]
+            result = paired_compare([by_a[i].scores.get(measure, 0.0) for i in common], [by_b[i].scores.get(measure, 0.0) for i in common],
+                                    n_boot=n_boot, seed=seed)
+        else:
+            measure = "accuracy"
+            result = paired_compare([by_a[i].correct for i in common], [by_b[i].correct for i in common], n_boot=n_boot, seed=seed)
+        out.append(Comparison(dataset=a.rows[0].dataset, config_a=a.rows[0].config, config_b=b.rows[0].config, measure=measure,
                               only_in_a=len(set(by_a) - set(by_b)), only_in_b=len(set(by_b) - set(by_a)), result=result))
     return out
 
@@ -228,6 +257,40 @@ def _short_commits(commits: str) -> str:
     return ", ".join(c[:12] + ("+dirty" if c.endswith("+dirty") else "") for c in commits.split(","))
 
 
+def _fmt3(value: Interval) -> str:
+    """BioASQ's scale: 0.643 [0.601, 0.688]."""
+    return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}]"
+
+
+def bioasq_markdown(runs: list[RunSummary]) -> list[str]:
+    """The BioASQ section: every official measure with its interval, the baseline on the same rows beside it, the
+    no-answer count and what the system was given (the question-only setting retrieves from an index that holds
+    BioASQ's snippets)."""
+    if not runs:
+        return []
+    lines = ["", "## BioASQ measures", "",
+             "Official BioASQ Task B measures (docs/bioasq.md): factoid strict/lenient accuracy and MRR over the first "
+             "five items; list mean precision, recall and F1 per question; summary ROUGE-2 and ROUGE-SU4 (rouge-metric, "
+             "ROUGE-1.5.5's measures). A row with no answer scores 0 and is counted, never dropped. "
+             "Setting: `bioasq-<type>` gives the gold snippets (phase B); `bioasq-<type>-qonly` gives the question only "
+             "(phase A+) and retrieves from our text index, which holds BioASQ's snippets.", "",
+             "| dataset | config | setting | n | no answer | measure | score [95% CI] | baseline on the same rows [95% CI] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in runs:
+        b = s.bioasq
+        assert b is not None
+        setting = "question only, index holds BioASQ snippets" if s.dataset.endswith("-qonly") else "gold snippets given"
+        for m in bioasq.MEASURES[b.kind]:
+            base = "; ".join(f"{x.name}: {_fmt3(x.measures[m])}" for x in b.baselines if m in x.measures) or "n/a"
+            mark = " (primary)" if m == b.primary else ""
+            lines.append(f"| {s.dataset} | {s.config} | {setting} | {b.n} | {b.no_answer} | {bioasq.MEASURE_LABELS[m]}{mark} | "
+                         f"{_fmt3(b.measures[m]) if m in b.measures else 'n/a'} | {base} |")
+    described = {(x.name, x.description) for s in runs for x in (s.bioasq.baselines if s.bioasq else [])}
+    lines += ["", "Baselines: " + "; ".join(f"**{name}**: {description}" for name, description in sorted(described)) +
+              ". The empty answer scores 0 on every measure."]
+    return lines
+
+
 def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors: list[dict[str, Any]] | None = None,
              report_commit: str = "unknown") -> str:
     """The Markdown report: provenance, scores, baselines, retrieval/costs, comparisons, anchors."""
@@ -239,9 +302,11 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
         lines.append(f"| {s.dataset} | {s.config} | {s.selection_mode} | {s.gate_mode} | {s.model} | {s.backend} | "
                      f"`{s.fingerprint}` | `{s.data_sha256[:16]}` | "
                      f"`{_short_commits(s.git_commit)}` | `{s.pipeline_factory}` |")
-    lines += ["", "## Scores", "", "| dataset | config | n | accuracy [95% CI] | macro-F1 [95% CI] | unparseable | covered rows: n, accuracy |",
-              "|---|---|---|---|---|---|---|"]
-    for s in summaries:
+    option_runs = [s for s in summaries if s.bioasq is None]
+    if option_runs:
+        lines += ["", "## Scores", "", "| dataset | config | n | accuracy [95% CI] | macro-F1 [95% CI] | unparseable | covered rows: n, accuracy |",
+                  "|---|---|---|---|---|---|---|"]
+    for s in option_runs:
         cov = "n/a" if s.covered_ids_given is None else (f"{s.covered.n}, {s.covered.accuracy.fmt()}" if s.covered else "0")
         lines.append(f"| {s.dataset} | {s.config} | {s.score.n} | {s.score.accuracy.fmt()} | {s.score.macro_f1.fmt()} | "
                      f"{s.score.parse_failed} | {cov} |")
@@ -256,13 +321,15 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
             for kind, count in s.support.items():
                 acc = _pct(count.correct / count.rows) if count.rows and kind != "abstained" else "n/a"
                 lines.append(f"| {s.dataset} | {s.config} | {kind} | {count.rows} | {count.correct} | {acc} |")
-    lines += ["", "## Baselines on the same rows", "", "| dataset | config (rows) | baseline | accuracy [95% CI] | what |", "|---|---|---|---|---|"]
+    if option_runs:
+        lines += ["", "## Baselines on the same rows", "", "| dataset | config (rows) | baseline | accuracy [95% CI] | what |", "|---|---|---|---|---|"]
     shown: dict[tuple[str, int, str, str, str], list[str]] = {}
-    for s in summaries:  # identical baselines (same rows) are listed once, with every config they serve
+    for s in option_runs:  # identical baselines (same rows) are listed once, with every config they serve
         for b in s.baselines:
             shown.setdefault((s.dataset, s.score.n, b.name, b.accuracy.fmt(), b.description), []).append(s.config)
     for (dataset, n, name, acc, description), configs in shown.items():
         lines.append(f"| {dataset} | {', '.join(configs)} ({n}) | {name} | {acc} | {description} |")
+    lines += bioasq_markdown([s for s in summaries if s.bioasq is not None])
     lines += ["", "## Retrieval and costs per question", "",
               "| dataset | config | context holds answer (n) | gold-PMID R@1/5/10 (n) | tokens mean | retrievals mean | LLM calls mean | latency ms mean |",
               "|---|---|---|---|---|---|---|---|"]
@@ -274,11 +341,13 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
                      f"{_num(s.costs.latency_ms_mean, 1)} |")
     if comparisons:
         lines += ["", "## Paired comparisons (B - A, same rows)", "",
-                  "| dataset | A | B | n | acc A | acc B | B - A [95% CI] | only A right | only B right | McNemar p | bootstrap p |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "Measure: accuracy, or a BioASQ type's primary measure per row (then 'only A right' counts rows where A "
+                  "scores higher, and the McNemar p is the exact sign test on those rows).", "",
+                  "| dataset | A | B | measure | n | A | B | B - A [95% CI] | only A right | only B right | McNemar p | bootstrap p |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in comparisons:
             r = c.result
-            lines.append(f"| {c.dataset} | {c.config_a} | {c.config_b} | {r.n} | {_pct(r.accuracy_a)} | {_pct(r.accuracy_b)} | "
+            lines.append(f"| {c.dataset} | {c.config_a} | {c.config_b} | {c.measure} | {r.n} | {_pct(r.accuracy_a)} | {_pct(r.accuracy_b)} | "
                          f"{r.difference.fmt()} | {r.only_a_correct} | {r.only_b_correct} | {r.mcnemar_p:.3g} | {r.bootstrap_p:.3g} |")
     if anchors:
         lines += ["", "## Published KG-RAG anchors rescored on the same rows", "",
@@ -292,6 +361,44 @@ def markdown(summaries: list[RunSummary], comparisons: list[Comparison], anchors
     return "\n".join(lines) + "\n"
 
 
+def _bioasq_panel_rows(summaries: list[RunSummary], dataset: str) -> int:
+    runs = [s for s in summaries if s.dataset == dataset and s.bioasq is not None]
+    return sum(len(bioasq.MEASURES[s.bioasq.kind]) for s in runs) + (len(bioasq.MEASURES[runs[0].bioasq.kind]) if runs else 0)  # type: ignore[union-attr]
+
+
+def _plot_bioasq_panel(ax: Any, dataset: str, runs: list[RunSummary]) -> None:
+    """One BioASQ panel: every measure of every run (blue) and of the baseline on the first run's rows (grey)."""
+    labels: list[str] = []
+    values: list[Interval] = []
+    kinds: list[str] = []
+    for s in runs:
+        b = s.bioasq
+        assert b is not None
+        for m in bioasq.MEASURES[b.kind]:
+            labels.append(f"{s.config}: {bioasq.MEASURE_LABELS[m]} ({s.model}), n={b.n}, no answer {b.no_answer}")
+            values.append(b.measures[m])
+            kinds.append("run")
+    first = runs[0].bioasq
+    assert first is not None
+    for base in first.baselines:
+        for m in bioasq.MEASURES[first.kind]:
+            labels.append(f"baseline {base.name}: {bioasq.MEASURE_LABELS[m]}, n={first.n}")
+            values.append(base.measures[m])
+            kinds.append("baseline")
+    for i, (v, kind) in enumerate(zip(values, kinds)):
+        ax.errorbar(v.value, i, xerr=[[v.value - v.low], [v.high - v.value]], fmt="o" if kind == "run" else "s",
+                    color="tab:blue" if kind == "run" else "tab:gray", capsize=4)
+        ax.annotate(f"{v.value:.3f}", (v.value, i), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.set_yticks(np.arange(len(labels)), labels)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_xlabel("BioASQ measure (0-1), 95% bootstrap interval; grey: trivial baseline on the same rows")
+    setting = "question only; the index holds BioASQ's snippets" if dataset.endswith("-qonly") else "gold snippets given"
+    ax.set_title(f"{dataset} ({setting}); settings fingerprint(s) {', '.join(sorted({s.fingerprint for s in runs}))}", fontsize=9)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+
+
 def plot_accuracy(summaries: list[RunSummary], path: Path, anchors: list[dict[str, Any]] | None = None) -> Path:
     """Accuracy with 95% intervals per configuration (one panel per dataset), baselines dashed."""
     import matplotlib
@@ -300,13 +407,17 @@ def plot_accuracy(summaries: list[RunSummary], path: Path, anchors: list[dict[st
     import matplotlib.pyplot as plt
 
     datasets = sorted({s.dataset for s in summaries})
-    rows_per_panel = [len([s for s in summaries if s.dataset == d]) + len([a for a in anchors or [] if a["dataset"] == d])
+    rows_per_panel = [_bioasq_panel_rows(summaries, d) or
+                      len([s for s in summaries if s.dataset == d]) + len([a for a in anchors or [] if a["dataset"] == d])
                       for d in datasets]
     heights = [1.2 + 0.6 * max(3, n) for n in rows_per_panel]
     fig, axes = plt.subplots(len(datasets), 1, figsize=(8, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, dataset in zip(axes[:, 0], datasets):
         runs = [s for s in summaries if s.dataset == dataset]
+        if runs[0].bioasq is not None:
+            _plot_bioasq_panel(ax, dataset, runs)
+            continue
         labels = [f"{s.config}, select {s.selection_mode} ({s.model}, {s.backend}), n={s.score.n}" for s in runs]
         values = [s.score.accuracy for s in runs]
         kinds = ["run"] * len(runs)
@@ -356,14 +467,15 @@ def plot_tokens(summaries: list[RunSummary], path: Path) -> Path:
         marker, color = next(markers), next(colors)
         points: dict[tuple[float, float, float, float], list[str]] = {}
         for s in (s for s in summaries if s.dataset == dataset):
-            v = s.score.accuracy
+            measure, v = s.headline()
+            name = s.config if s.selection_mode == "llm" else f"{s.config}, select {s.selection_mode}"
             points.setdefault((round(s.costs.tokens_mean, 3), v.value, v.low, v.high), []).append(
-                s.config if s.selection_mode == "llm" else f"{s.config}, select {s.selection_mode}")
+                name if measure == "accuracy" else f"{name} ({measure})")
         for (x, value, low, high), configs in points.items():
             ax.errorbar(x, 100 * value, yerr=[[100 * (value - low)], [100 * (high - value)]], fmt=marker, color=color, capsize=4,
                         label=f"{dataset}: {', '.join(configs)}")
     ax.set_xlabel("mean tokens per question (prompt + completion)")
-    ax.set_ylabel("accuracy (%), 95% interval")
+    ax.set_ylabel("accuracy, or a BioASQ set's primary measure (%), 95% interval")
     ax.set_ylim(0, 100)
     ax.set_xlim(left=0, right=max(1.0, max(s.costs.tokens_mean for s in summaries if s.costs.tokens_mean == s.costs.tokens_mean) * 1.35))
     ax.set_title("Tokens versus accuracy; models: " + ", ".join(sorted({s.model for s in summaries})), fontsize=9)

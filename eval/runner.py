@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
+from eval import bioasq
 from eval.datasets import EvalItem, LoadedDataset, load_dataset
 from eval.metrics import context_holds_answer
 from eval.parsing import parse_answer
@@ -83,6 +84,22 @@ class EvidenceRef(BaseModel):
     option: str | None = None
 
 
+class ItemRef(BaseModel):
+    """What a row keeps of one ``Answer.items`` entry: enough to score it (BioASQ) and to read it."""
+
+    name: str
+    synonyms: list[str] = Field(default_factory=list)
+    id: str = ""
+    label: str = ""
+    strength: float | None = None
+    origin: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        """The name, then the synonyms: all count as the same answer when matching."""
+        return [self.name, *self.synonyms]
+
+
 class RunRow(BaseModel):
     """One answered question, as written to the run's JSONL."""
 
@@ -98,8 +115,12 @@ class RunRow(BaseModel):
     parsed: str | None = Field(description="The option the answer maps to; None = unparseable")
     parse_method: str
     parse_detail: str = ""
-    parse_failed: bool
-    correct: bool
+    parse_failed: bool = Field(description="Options: no single option parsed. BioASQ factoid/list/summary: no answer "
+                               "(no items, or no text for a summary); the row scores 0 and is counted, never dropped")
+    correct: bool = Field(description="Options: the parsed option is the gold. BioASQ: factoid strict hit; list F1 = 1; "
+                          "summary never (its measures are in ``scores``)")
+    items: list[ItemRef] = Field(default_factory=list, description="Answer.items, best first")
+    scores: dict[str, float] = Field(default_factory=dict, description="BioASQ rows: the row's measures (eval.bioasq.MEASURES)")
     abstained: bool = False
     support: str | None = Field(default=None, description="Answer.support: what decided the choice when evidence did "
                                 "(direct, ontology, class, corpus, passage, identifier, absence); None: the LLM chose, or it abstained")
@@ -250,6 +271,9 @@ def make_row(item: EvalItem, answer: Answer, config: str, fingerprint: str, comm
     if answer.question_id is not None and item.question.id is not None and answer.question_id != item.question.id:
         raise RunError(f"answer for question {answer.question_id!r} came back in the place of {item.question.id!r}")
     options = item.question.options or []
+    kind = item.metadata.get("bioasq_type")
+    if kind in bioasq.MEASURES:
+        return _free_row(item, answer, kind, config, fingerprint, commit, batch_size, batch_ms)
     parsed = parse_answer(answer, options)
     return RunRow(
         id=item.id, dataset=item.dataset, config=config, fingerprint=fingerprint, question=item.question.text,
@@ -264,6 +288,31 @@ def make_row(item: EvalItem, answer: Answer, config: str, fingerprint: str, comm
         usage=answer.usage.model_dump(), timings_ms=dict(answer.timings_ms), batch_size=batch_size, batch_ms=batch_ms,
         metadata=item.metadata, git_commit=commit,
         written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _free_row(item: EvalItem, answer: Answer, kind: str, config: str, fingerprint: str, commit: str, batch_size: int,
+              batch_ms: float | None) -> RunRow:
+    """A BioASQ factoid, list or summary row: the answer's items and text scored with BioASQ's measures."""
+    items = [ItemRef(name=i.name, synonyms=list(i.synonyms), id=i.id, label=i.label, strength=i.strength, origin=i.origin)
+             for i in answer.items]
+    scores = bioasq.score_row(kind, item.metadata, [i.names for i in items], answer.text)
+    no_answer = not answer.text.strip() if kind == "summary" else not items
+    method = "none" if no_answer else ("text" if kind == "summary" else "items")
+    detail = "no answer: scored 0" if no_answer else (f"{len(items)} items" if kind != "summary" else f"{len(answer.text.split())} words")
+    correct = scores.get("strict", 0.0) == 1.0 if kind == "factoid" else (scores.get("f1", 0.0) == 1.0 if kind == "list" else False)
+    holds = (bioasq.context_holds_gold(item.metadata.get("exact_answer") or [], [e.text for e in answer.evidence])
+             if kind != "summary" else None)
+    return RunRow(
+        id=item.id, dataset=item.dataset, config=config, fingerprint=fingerprint, question=item.question.text, options=[],
+        gold=item.gold, prediction=answer.text, answer_choice=answer.choice, parsed=None if no_answer else (items[0].name if items else "text"),
+        parse_method=method, parse_detail=detail, parse_failed=no_answer, correct=correct, abstained=answer.abstained,
+        items=items, scores=scores, context_holds_answer=holds,
+        evidence=[EvidenceRef(id=e.id, kind=e.kind, sources=e.sources, score=e.score, option=e.option) for e in answer.evidence],
+        gate=[g.model_dump(mode="json") for g in answer.gate],
+        subgraph=build_subgraph(answer).model_dump(mode="json", exclude_defaults=True),
+        usage=answer.usage.model_dump(), timings_ms=dict(answer.timings_ms), batch_size=batch_size, batch_ms=batch_ms,
+        metadata=item.metadata, git_commit=commit, written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
 

@@ -38,12 +38,30 @@ def read_id_file(path: Path, settings: Any = None) -> set[str]:
     return {line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")}
 
 
+def _print_bioasq(summary: Any, extra: dict[str, Any]) -> None:
+    from eval.bioasq import MEASURE_LABELS, MEASURES
+
+    b = summary.bioasq
+    console.print(f"  rows={b.n} (new {extra['new_rows']}, resumed {extra['already_done']})  no answer {b.no_answer} (scored 0)"
+                  + (f"  items per row {b.mean_items:.1f}" if b.mean_items is not None else ""))
+    console.print(f"  setting: {b.setting}")
+    for m in MEASURES[b.kind]:
+        v = b.measures[m]
+        base = "; ".join(f"{x.name} {x.measures[m].value:.3f} [{x.measures[m].low:.3f}, {x.measures[m].high:.3f}]" for x in b.baselines)
+        console.print(f"  {MEASURE_LABELS[m]:<13} {v.value:.3f} [{v.low:.3f}, {v.high:.3f}]   baseline {base}")
+    for x in b.baselines:
+        console.print(f"  baseline {x.name}: {x.description}")
+
+
 def _print_summary(summary: Any, anchors: list[dict[str, Any]], extra: dict[str, Any]) -> None:
     s = summary
     console.print(f"[bold]{s.dataset} / {s.config}[/bold]  model={s.model} backend={s.backend} fingerprint={s.fingerprint} "
                   f"data sha256={s.data_sha256[:12]} commit={s.git_commit[:12]}")
-    console.print(f"  rows={s.score.n} (new {extra['new_rows']}, resumed {extra['already_done']})  "
-                  f"accuracy {s.score.accuracy.fmt()}  macro-F1 {s.score.macro_f1.fmt()}  unparseable {s.score.parse_failed}")
+    if s.bioasq is not None:
+        _print_bioasq(s, extra)
+    else:
+        console.print(f"  rows={s.score.n} (new {extra['new_rows']}, resumed {extra['already_done']})  "
+                      f"accuracy {s.score.accuracy.fmt()}  macro-F1 {s.score.macro_f1.fmt()}  unparseable {s.score.parse_failed}")
     if s.covered is not None:
         console.print(f"  covered rows={s.covered.n}: accuracy {s.covered.accuracy.fmt()}")
     if s.support:
@@ -65,7 +83,9 @@ def _print_summary(summary: Any, anchors: list[dict[str, Any]], extra: dict[str,
 
 
 def eval_command(
-    dataset: str = typer.Option(..., "--dataset", help="biomixqa-tf, biomixqa-mcq, pubmedqa, pubmedqa-qonly, medqa, medmcqa, mmlu, bioasq"),
+    dataset: str = typer.Option(..., "--dataset", help="biomixqa-tf, biomixqa-mcq, pubmedqa, pubmedqa-qonly, medqa, medmcqa, mmlu, bioasq; "
+                                 "bioasq-factoid, bioasq-list, bioasq-summary, bioasq-yesno (gold snippets given), each also as "
+                                 "-qonly (question only, retrieval)"),
     config: str = typer.Option(..., "--config", help="no-rag, kg, text, kg+text, gated"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     limit: Optional[int] = typer.Option(None, "--limit", min=0, help="Only the first N rows (after --seed's shuffle)."),

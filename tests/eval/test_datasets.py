@@ -97,8 +97,17 @@ def test_real_data_loads_every_dataset(shared_data_dir, tmp_path):
     assert len(counts["bioasq"].items) == 618
     assert len(counts["medqa"].items) == 1273
     assert len(counts["biomixqa-mcq"].flagged) == 9  # options that repeat, kept
+    # BioASQ Task7B-11B golden files: no id repeats across years; every question of each type is kept
+    for kind, n in (("factoid", 740), ("list", 409), ("summary", 543), ("yesno", 618)):
+        for name in (f"bioasq-{kind}", f"bioasq-{kind}-qonly"):
+            assert (len(counts[name].items), counts[name].rows_in_file, len(counts[name].dropped)) == (n, n, 0), name
+    assert all(i.question.context for i in counts["bioasq-factoid"].items)
+    assert not any(i.question.context for i in counts["bioasq-factoid-qonly"].items)
     for data in counts.values():
         assert len(data.items) + len(data.dropped) == data.rows_in_file
+        if data.task == "free":  # BioASQ factoid, list, summary: gold answers, not options
+            assert all(i.metadata.get("exact_answer") or i.metadata.get("ideal_answer") for i in data.items)
+            continue
         assert all(item.gold in (item.question.options or []) or not item.metadata.get("gold_in_options", True) for item in data.items)
 
 
