@@ -164,7 +164,10 @@ def best_sentences(q: Question, evidence: Sequence[Evidence], names: Sequence[st
     return [text for _, _, text in best]
 
 
-SECTION_LABEL = re.compile(r"^(?:[A-Z][A-Z /&-]{2,40}:?\s+)")
+_SECTIONS = ("BACKGROUND|OBJECTIVES?|AIMS?|PURPOSE|INTRODUCTION|METHODS?|MATERIALS|RESULTS?|FINDINGS|CONCLUSIONS?|"
+             "DISCUSSION|DESIGN|SETTINGS?|PATIENTS|PARTICIPANTS|INTERVENTIONS?|MEASUREMENTS|OUTCOMES?|MAIN|MEASURES|"
+             "INTERPRETATION|SIGNIFICANCE|CONTEXT|IMPORTANCE|EVIDENCE|SUMMARY|RATIONALE|HYPOTHESIS|ABSTRACT")
+SECTION_LABEL = re.compile(rf"^(?:(?:{_SECTIONS})(?:(?:\s+AND\s+|\s*/\s*|\s+)(?:{_SECTIONS}))*)(?::\s*|\s+(?=[A-Z]))")
 """A structured abstract's section label at a sentence's start ("BACKGROUND:", "OBJECTIVES ")."""
 DEFINITION_QUESTION = re.compile(r"^\s*what\s+(is|are)\b", re.IGNORECASE)
 
