@@ -9,7 +9,6 @@ from typing import Optional, get_args
 
 import typer
 
-from kgrag.errors import IndexMismatchError
 from kgrag.explain.picture import write_picture
 from kgrag.settings import Settings
 from kgrag.explain.subgraph import build_subgraph
@@ -26,25 +25,14 @@ def check_text_index_model(settings: Settings) -> None:
     """Fail at once, before any model is loaded, when the text index was built with another embedding model.
 
     (Loading an unknown KGRAG_EMBEDDING_MODEL first would try to download it, then fail with a network error.)
-    A missing or unreadable index is left to ``TextIndex.load``, which names the problem.
+    The check is :func:`kgrag.indexes.text_index.check_index_model`, the one ``TextIndex.load`` and
+    ``kgrag doctor`` make; a missing or unreadable index is left to ``TextIndex.load``, which names the problem.
     """
     if settings.retrieval_mode not in ("text", "kg+text"):
         return
-    from kgrag.encoders.embeddings import settings_for_identity, settings_identity
-    from kgrag.indexes.text_index import read_manifest
+    from kgrag.indexes.text_index import check_index_model
 
-    try:
-        built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
-    except (OSError, ValueError, AttributeError):
-        return
-    identity = settings_identity(settings)
-    if built and built != identity:
-        raise IndexMismatchError(
-            f"text index at {settings.text_index_dir} was built with embedding model {built!r}, but "
-            f"{identity!r} is in use (KGRAG_EMBEDDING_MODEL={settings.embedding_model!r}, KGRAG_EMBEDDING_BACKEND="
-            f"{settings.embedding_backend}, KGRAG_EMBEDDING_PRECISION={settings.embedding_precision}): its vectors "
-            "are not comparable. Rebuild it (`kgrag build-text-index`) "
-            f"or set {settings_for_identity(str(built))}")
+    check_index_model(settings)
 
 
 def ask(
