@@ -305,7 +305,12 @@ class Settings(BaseSettings):
     stats_total_tokens: int | None = Field(default=None, gt=0, description="Token count of an API index not in quco.stats.PUBLIC_INDEX_TOKENS.")
 
     # --- questions ----------------------------------------------------------------------------
-    max_question_chars: int = Field(default=4000, gt=0)
+    max_question_chars: int = Field(default=8000, gt=0, description="Longer questions are refused (the longest "
+                                    "benchmark question, an MMLU row, has 4,671 characters).")
+    max_options: int = Field(default=26, ge=2, description="Questions with more options are refused (benchmarks have "
+                             "at most 5; option letters run A-Z).")
+    max_option_chars: int = Field(default=1000, gt=0, description="A longer option is refused (the longest benchmark "
+                                  "option, a MedMCQA row, has 275 characters).")
 
     @classmethod
     def settings_customise_sources(

@@ -58,6 +58,9 @@ def ask(
 
         picture_format(picture)  # a bad suffix fails before any model is loaded
     settings = load_settings()
+    from kgrag.answer.pipeline import validate_question
+
+    validate_question(question, settings, options=option_list, task=task_name)  # the limits, before any model loads
     check_text_index_model(settings)
     with pipeline_for(settings) as pipeline:
         result = pipeline.answer(question, options=option_list, task=task_name)
