@@ -327,6 +327,7 @@ class Settings(BaseSettings):
             path = Path(config_path)
             if not path.is_file():
                 raise SettingsError(f"{CONFIG_ENV}={config_path}: no such YAML file")
+            check_config_file(path)
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
 
@@ -380,6 +381,25 @@ class Settings(BaseSettings):
         """Short hash of the public settings, naming a configuration in reports."""
         blob = json.dumps(self.public_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def check_config_file(path: Path) -> None:
+    """Raise :class:`SettingsError` (exit 2) when the ``KGRAG_CONFIG`` file is not YAML or not a mapping of settings."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SettingsError(f"{CONFIG_ENV}={path}: not valid YAML{where} ({problem}); fix the file (settings are "
+                            "`name: value` lines, e.g. `gate_mode: gated`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{CONFIG_ENV}={path}: cannot read it ({exc}); give a readable UTF-8 YAML file") from None
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(f"{CONFIG_ENV}={path}: holds a YAML {type(data).__name__}, not a mapping of setting names "
+                            "to values (e.g. `gate_mode: gated`)")
 
 
 def default_stats_uri(home: Path) -> str:

@@ -322,3 +322,44 @@ def test_llm_server_refusing_connections_hides_credentials() -> None:
     with pytest.raises(BackendUnavailableError, match="unreachable") as info:
         client.generate([Prompt(user="x")], max_tokens=1)
     assert_no_secret(str(info.value))
+
+
+# --- issue 25 item 6: each failure in its exit-code class ---------------------------------------------------------
+@pytest.mark.parametrize("text, needles", [
+    ("gate_mode: gated\n  retrieval_mode: [kg\n", ["not valid YAML at line 2, column 17", "mapping values are not allowed"]),
+    ("- gate_mode\n- gated\n", ["holds a YAML list, not a mapping of setting names"]),
+])
+def test_a_config_file_that_is_not_yaml_settings_is_exit_2_naming_the_file(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                          text: str, needles: list[str]) -> None:
+    config = env / "kgrag.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("KGRAG_CONFIG", str(config))
+    line = assert_one_error(CliRunner().invoke(app, ["doctor", "--quick"]), EXIT_USAGE, f"KGRAG_CONFIG={config}", *needles)
+    assert "a bug?" not in line
+
+
+def test_a_full_disk_during_build_text_index_is_a_cannot_write_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills while the index is written: "cannot write ... No space left on device", exit 1, no "a bug?",
+    and the previous index still serves."""
+    import errno
+
+    from kgrag.indexes import text_index
+
+    corpus = env / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": f"Passage {i} on psoriasis and HLA-B."}) + "\n"
+                              for i in range(5)))
+    runner = CliRunner()
+    first = runner.invoke(app, ["build-text-index", "--no-bm25", "--corpus", str(corpus)])
+    assert first.exit_code == 0, first.output
+    live = env / "home" / "text_index"
+    before = sorted((p.name, p.stat().st_size) for p in live.iterdir())
+
+    def full_disk(index, path):  # what writing the FAISS file through a Python file raises on a full disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(text_index, "_write_faiss", full_disk)
+    line = assert_one_error(runner.invoke(app, ["build-text-index", "--no-bm25", "--corpus", str(corpus)]), EXIT_FAILED,
+                            "cannot write the text index", "No space left on device", "unchanged")
+    assert "a bug?" not in line
+    assert sorted((p.name, p.stat().st_size) for p in live.iterdir()) == before
+    assert [p.name for p in live.parent.iterdir() if p.name.startswith(".text_index")] == []
