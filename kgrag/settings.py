@@ -35,7 +35,7 @@ GateMode = Literal["never", "always", "gated"]
 SelectionMode = Literal["llm", "evidence", "llm+evidence"]
 GeneratorBackend = Literal["auto", "transformers", "openai", "vllm"]
 OptionScoring = Literal["label", "likelihood"]
-FailurePolicy = Literal["retrieve", "skip"]
+FailurePolicy = Literal["retrieve", "skip", "error"]
 EdgeVectorsMode = Literal["auto", "on", "off"]
 EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
 EmbeddingPrecision = Literal["auto", "fp32", "bf16"]
@@ -90,6 +90,47 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
     return _URI_IN_TEXT.sub(lambda m: mask_uri(m.group(0)), text)
 
 
+def uri_secrets(value: str) -> list[str]:
+    """The secrets inside one URI: the password of ``user:password@`` and secret-looking query values."""
+    try:
+        parts = urlsplit(value)
+        return [p for p in (parts.password,) if p] + [v for k, v in parse_qsl(parts.query) if _secret_name(k) and v]
+    except ValueError:
+        return []
+
+
+def redact(text: str, settings: "Settings | None" = None) -> str:
+    """``text`` with every credential masked: the one function every output stream and file writer goes through.
+
+    URIs anywhere in ``text`` are masked (:func:`mask_uri`), and so is each secret value set in a
+    ``KGRAG_*`` variable (:func:`environment_secrets`) or held by ``settings`` (:meth:`Settings.secrets`:
+    the password and API key, and the credentials inside every URL-like setting), wherever it appears.
+
+    Example::
+
+        redact("API https://user:pw@host/ failed")  # 'API https://user:***@host/ failed'
+    """
+    secrets = environment_secrets() + (settings.secrets() if settings is not None else [])
+    return mask_text(text, secrets)
+
+
+def redact_data(data: Any, settings: "Settings | None" = None) -> Any:
+    """JSON-like ``data`` with :func:`redact` applied to every string in it (what file writers of JSON use:
+    masking the text of a dump could change its syntax)."""
+    secrets = environment_secrets() + (settings.secrets() if settings is not None else [])
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_text(value, secrets)
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(data)
+
+
 def environment_secrets(environ: dict[str, str] | None = None) -> list[str]:
     """Secret values set in ``KGRAG_*`` variables: passwords, keys, tokens, and passwords inside URIs.
 
@@ -100,16 +141,11 @@ def environment_secrets(environ: dict[str, str] | None = None) -> list[str]:
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or not value:
             continue
-        upper = name.upper()
-        if any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "API_KEY")) and value != "EMPTY":
+        words = set(name.upper().split("_"))  # whole words: KGRAG_STATS_TOTAL_TOKENS is a count, not a token
+        if words & {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY"} and value != "EMPTY":
             found.append(value)
         elif "://" in value:
-            try:
-                parts = urlsplit(value)
-                found += [p for p in (parts.password,) if p]
-                found += [v for k, v in parse_qsl(parts.query) if _secret_name(k) and v]
-            except ValueError:
-                continue
+            found += uri_secrets(value)
     return found
 
 
@@ -376,6 +412,17 @@ class Settings(BaseSettings):
             if isinstance(value, str) and "://" in value:
                 data[key] = mask_uri(value)
         return data
+
+    def secrets(self) -> list[str]:
+        """Every secret value these settings hold: the graph password, the LLM API key, and the credentials
+        inside every URL-like setting (any text setting holding ``://``), however they were set."""
+        defaults = {"neo4j", "EMPTY"}  # the public defaults: masking them would mask a scheme and a user name
+        found = [v for v in (self.graph_password.get_secret_value(), self.llm_api_key.get_secret_value())
+                 if v and v not in defaults]
+        for value in self.model_dump(mode="json").values():
+            if isinstance(value, str) and "://" in value:
+                found += uri_secrets(value)
+        return found
 
     def fingerprint(self) -> str:
         """Short hash of the public settings, naming a configuration in reports."""

@@ -10,7 +10,7 @@ from typing import Optional, get_args
 import typer
 
 from kgrag.explain.picture import write_picture
-from kgrag.settings import Settings
+from kgrag.settings import Settings, redact_data
 from kgrag.explain.subgraph import build_subgraph
 from kgrag.types import Answer, Question, Task
 
@@ -63,7 +63,7 @@ def ask(
     validate_question(question, settings, options=option_list, task=task_name)  # the limits, before any model loads
     check_text_index_model(settings)
     with pipeline_for(settings) as pipeline:
-        result = pipeline.answer(question, options=option_list, task=task_name)
+        result = public_answer(pipeline.answer(question, options=option_list, task=task_name), settings)
     if picture is not None:
         write_answer_picture(result, option_list, picture)
     if as_json:
@@ -87,6 +87,11 @@ def ask(
     for decision in result.gate:
         console.print(f"gate stage {decision.stage}: retrieve={decision.retrieve} ({decision.reason})")
     console.print("[dim]" + "; ".join(result.trace) + "[/dim]")
+
+
+def public_answer(result: Answer, settings: Settings) -> Answer:
+    """``result`` with every credential masked (:func:`kgrag.settings.redact_data`): what every output of `ask` shows."""
+    return Answer.model_validate(redact_data(result.model_dump(mode="json"), settings))
 
 
 def write_answer_picture(result: Answer, options: list[str] | None, path: Path) -> Path:
