@@ -29,9 +29,10 @@ from kgrag.indexes.artefacts import (
     TEXT_INDEX_REBUILD,
     ArtefactCheck,
     check,
+    wait_for_swap,
 )
 from kgrag.encoders.embeddings import check_cache, settings_for_identity, settings_identity
-from kgrag.errors import KgragError
+from kgrag.errors import ArtefactError, KgragError
 from kgrag.settings import Settings, mask_uri
 
 Status = Literal["ok", "warn", "fail"]
@@ -89,11 +90,18 @@ def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
     """Check every artefact under ``settings`` except the graph: text index, local statistics index,
     and each model's embedding cache. One :class:`ArtefactCheck` each; nothing raises for a damaged file.
     """
-    checks = [check(Path(settings.text_index_dir), full=full, kind=TEXT_INDEX_KIND,  # type: ignore[arg-type]
-                    rebuild=TEXT_INDEX_REBUILD)]
+    targets = [(Path(settings.text_index_dir), TEXT_INDEX_KIND, TEXT_INDEX_REBUILD)]  # type: ignore[arg-type]
     if settings.stats_uri.startswith("local://"):
-        checks.append(check(Path(settings.stats_uri[len("local://"):]), full=full, kind=STATS_INDEX_KIND,
-                            rebuild=STATS_INDEX_REBUILD))
+        targets.append((Path(settings.stats_uri[len("local://"):]), STATS_INDEX_KIND, STATS_INDEX_REBUILD))
+    checks = []
+    for path, kind, rebuild in targets:
+        try:
+            wait_for_swap(path, kind=kind, rebuild=rebuild)  # as every reader: put back what a killed build set aside
+        except ArtefactError as exc:
+            checks.append(ArtefactCheck(kind=kind, path=str(path), status="damaged", full=full, problems=[str(exc)],
+                                        rebuild=rebuild))
+            continue
+        checks.append(check(path, full=full, kind=kind, rebuild=rebuild))
     cache_root = settings.home / "embeddings"
     if cache_root.is_dir():
         checks.extend(check_cache(model_dir, full=full) for model_dir in sorted(cache_root.iterdir())

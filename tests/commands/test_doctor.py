@@ -92,3 +92,11 @@ def test_doctor_reports_leftovers_of_interrupted_builds_and_their_size(home: Pat
     build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), home / "stats")  # sweeps the stats leftovers
     detail = doctor()[1]["leftovers"]["detail"]
     assert ".stats" not in detail and ".text_index-abcd1234" in detail
+
+
+def test_doctor_puts_back_a_statistics_index_a_killed_build_set_aside(home: Path, fixtures_dir: Path) -> None:
+    build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), home / "stats")
+    (home / "stats").rename(home / ".stats-old-1")
+    checks = doctor()[1]
+    assert checks["statistics index"]["status"] == "ok" and (home / "stats").is_dir()
+    assert checks["leftovers"]["status"] == "ok"
