@@ -24,7 +24,7 @@ import numpy as np
 
 from kgrag.settings import load_settings
 from quco.gate import Gate, entity_pairs
-from quco.index_builder import build_index, project_corpus, read_manifest
+from quco.index_builder import build_index, project_corpus, read_stats_manifest
 from quco.stats import LocalInfiniGramStats
 
 
@@ -36,7 +36,7 @@ def _pcts(ms: list[float]) -> dict[str, float]:
 
 def _entity_like_terms(index_dir: Path, rng: random.Random, n: int) -> list[str]:
     """Words and bigrams seen 2-2000 times, excluding the 300 most frequent words (function words)."""
-    manifest = read_manifest(index_dir)
+    manifest = read_stats_manifest(index_dir)
     ids = np.fromfile(index_dir / "tokenized.0", dtype=np.uint16 if manifest.token_dtype == "u16" else np.uint32)
     sep = np.iinfo(ids.dtype).max
     words = ids[ids != sep]

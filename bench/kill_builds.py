@@ -134,13 +134,13 @@ ARTEFACTS = [
         name="text",
         builds=[["build-text-index", "--corpus", CORPUS]],
         check=check_text_index,
-        staging=lambda home: list(home.glob(".text_index-*")),
+        staging=lambda home: list(home.glob(".text_index.staging-*")),
     ),
     Artefact(
         name="stats",
         builds=[["build-stats-index", "--corpus", CORPUS]],
         check=check_stats_index,
-        staging=lambda home: [home / "stats.building"],
+        staging=lambda home: list(home.glob(".stats.staging-*")),
     ),
     # needs the graph built first (the "graph" entry, or --only graph --only edges); on the public graph it is
     # a long build (about 70 min on 2 cores): give a small --sources for it

@@ -46,7 +46,7 @@ from eval.metrics import context_holds_answer
 from eval.parsing import parse_answer
 from kgrag.errors import InputError, KgragError
 from kgrag.generators import resolve_generator
-from kgrag.settings import Settings
+from kgrag.settings import Settings, redact_data
 from kgrag.explain.subgraph import build_subgraph
 from kgrag.types import Answer, Question
 
@@ -162,6 +162,8 @@ class RunResult(BaseModel):
     torn_tail: str | None = None
     load: dict[str, Any]
     elapsed_s: float
+    gate_failed_rows: int = Field(default=0, description="Rows of the run file whose gate could not reach its statistics "
+                                  "(a decision with failed=true): the gate decided nothing for them")
 
 
 def config_settings(base: Settings, config: str) -> Settings:
@@ -316,14 +318,21 @@ def _free_row(item: EvalItem, answer: Answer, kind: str, config: str, fingerprin
     )
 
 
-def _append(handle: Any, rows: Iterable[RunRow]) -> None:
-    handle.write("".join(row.model_dump_json() + "\n" for row in rows))
+def _append(handle: Any, rows: Iterable[RunRow], settings: Settings) -> None:
+    handle.write("".join(json.dumps(redact_data(row.model_dump(mode="json"), settings), ensure_ascii=False,
+                                    separators=(",", ":")) + "\n" for row in rows))  # no credential in a run file
     handle.flush()
     os.fsync(handle.fileno())
 
 
-def _write_meta(path: Path, settings: Settings, dataset: LoadedDataset, config: str, fingerprint: str, factory: str) -> None:
-    meta = {
+def gate_failed_rows(path: Path) -> int:
+    """Rows of the run file at ``path`` with a gate decision that failed (statistics unreachable)."""
+    return sum(any(g.get("failed") for g in row.gate) for row in read_run(path).rows) if path.exists() else 0
+
+
+def _write_meta(path: Path, settings: Settings, dataset: LoadedDataset, config: str, fingerprint: str, factory: str,
+                gate_failed_rows: int = 0) -> None:
+    meta = {"gate_failed_rows": gate_failed_rows,
         "dataset": dataset.name, "config": config, "fingerprint": fingerprint, "settings_fingerprint": settings.fingerprint(),
         "model": settings.llm_model, "backend": resolve_generator(settings), "pipeline_factory": factory,
         "data_path": dataset.path, "data_sha256": dataset.sha256, "git_commit": git_commit(),
@@ -331,7 +340,7 @@ def _write_meta(path: Path, settings: Settings, dataset: LoadedDataset, config: 
         "settings": settings.public_dict(), "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    tmp.write_text(json.dumps(redact_data(json.loads(json.dumps(meta, default=str)), settings), indent=2))
     tmp.replace(path)
 
 
@@ -403,9 +412,15 @@ def _run_locked(path: Path, run_settings: Settings, data: LoadedDataset, dataset
                 if len(answers) != len(batch):
                     raise RunError(f"answer_batch returned {len(answers)} answers for {len(batch)} questions")
                 _append(handle, [make_row(item, answer, config, fingerprint, commit, len(batch), batch_ms)
-                                 for item, answer in zip(batch, answers)])
+                                 for item, answer in zip(batch, answers)], run_settings)
                 new_rows += len(batch)
                 bar.update(len(batch))
+    gate_failed = gate_failed_rows(path)
+    if gate_failed:
+        _write_meta(meta, run_settings, data, config, fingerprint, pipeline_factory, gate_failed_rows=gate_failed)
+        log(f"{gate_failed} row(s) of {path.name} were answered without the gate's statistics (they failed); see "
+            "each row's gate decision")
     return RunResult(path=path, meta_path=meta, dataset=dataset, config=config, fingerprint=fingerprint, selected=len(selected),
                      already_done=len(selected) - len(todo), new_rows=new_rows, torn_tail=existing.torn_tail,
-                     load={k: v for k, v in data.summary().items() if k != "problems"}, elapsed_s=time.monotonic() - started)
+                     load={k: v for k, v in data.summary().items() if k != "problems"}, elapsed_s=time.monotonic() - started,
+                     gate_failed_rows=gate_failed)

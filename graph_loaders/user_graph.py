@@ -21,9 +21,19 @@ cells are left out; numbers are stored as numbers). An optional ``strength`` col
 strength is computed from the sources and properties (docs/evidence_strength.md), and
 ``strength_basis`` says which.
 
+Files saved by spreadsheets load as they are: a UTF-8 byte-order mark is dropped, and header names
+are matched without surrounding spaces and case (`` Label `` is ``label``). A header that lacks a
+required column is a :class:`~kgrag.errors.SourceFileError` naming the file, the missing columns and
+the header found.
+
 A malformed row (missing required value, bad label/type, wrong number of fields) is reported
 with file and line and counted; an edge whose endpoint is not in ``nodes.csv`` is counted as
 dangling and not written.
+
+An id on several rows of ``nodes.csv`` is merged, never overwritten: the first row's label, name
+and property values are kept; the later rows' names (when different) and synonyms, xrefs and
+sources are added to the first row's lists; a later row with another label is not merged. Each
+later row is reported (:class:`DuplicateId`: file, line, the first row's line, what was done).
 
 Example::
 
@@ -39,7 +49,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from graph_loaders.issues import RowIssues
 from kgrag.errors import SourceFileError
@@ -52,11 +62,26 @@ EDGE_COLUMNS = ("source_id", "type", "target_id", "sources")
 _LIST_COLUMNS = ("synonyms", "xrefs", "sources")
 
 
+class DuplicateId(BaseModel):
+    """A later row of ``nodes.csv`` whose id an earlier row (``first_line``) already has, and what was done."""
+
+    file: str
+    line: int
+    first_line: int
+    id: str
+    reason: str
+
+
 class UserGraphReport(BaseModel):
     nodes: int
     edges: int
     dangling_edges: int
     malformed_rows: int
+    duplicate_ids: int = 0
+    duplicates: list[DuplicateId] = Field(default_factory=list, description="The first 20 duplicate rows")
+
+
+DUPLICATE_SAMPLES = 20
 
 
 def _value(text: str) -> Any:
@@ -78,13 +103,15 @@ def _split(text: str | None) -> list[str]:
 def _rows(path: Path, required: tuple[str, ...], issues: RowIssues) -> Iterator[tuple[int, dict[str, str]]]:
     if not path.is_file():
         raise SourceFileError(f"user graph file {path} not found (expected nodes.csv and edges.csv in one folder)")
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # utf-8-sig: a spreadsheet's BOM is dropped
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
+        found = reader.fieldnames or []
+        header = [_column(name) for name in found]
+        reader.fieldnames = header
         missing = [c for c in required if c not in header]
         if missing:
-            issues.report(path, 1, f"header lacks required columns {missing}")
-            return
+            raise SourceFileError(f"{path}: the header lacks the required column(s) {missing}; it has {list(found)} "
+                                  f"(the first line must name the columns {list(required)}; see docs/user_graph.md)")
         for row in reader:
             line = reader.line_num
             if None in row or any(v is None for v in row.values()):
@@ -97,16 +124,58 @@ def _rows(path: Path, required: tuple[str, ...], issues: RowIssues) -> Iterator[
             yield line, row
 
 
-def iter_nodes(path: Path, issues: RowIssues) -> Iterator[NodeRecord]:
-    """Stream the valid nodes of a ``nodes.csv``."""
+def _column(name: str | None) -> str:
+    """A header cell as the column it names: spaces around it and case ignored (known columns are lower case)."""
+    cleaned = (name or "").strip()
+    return cleaned.lower() if cleaned.lower() in NODE_COLUMNS + EDGE_COLUMNS + _LIST_COLUMNS else cleaned
+
+
+def _node_rows(path: Path, issues: RowIssues) -> Iterator[tuple[int, NodeRecord]]:
     for line, row in _rows(path, NODE_COLUMNS, issues):
         extra = {k: _value(v) for k, v in row.items() if k not in NODE_COLUMNS + _LIST_COLUMNS and v.strip()}
         try:
-            yield NodeRecord(id=row["id"].strip(), label=row["label"].strip(), name=row["name"].strip(),
-                             synonyms=_split(row.get("synonyms")), xrefs=_split(row.get("xrefs")),
-                             sources=_split(row.get("sources")), properties=extra)
+            yield line, NodeRecord(id=row["id"].strip(), label=row["label"].strip(), name=row["name"].strip(),
+                                   synonyms=_split(row.get("synonyms")), xrefs=_split(row.get("xrefs")),
+                                   sources=_split(row.get("sources")), properties=extra)
         except ValidationError as exc:
             issues.report(path, line, exc.errors()[0]["msg"])
+
+
+def iter_nodes(path: Path, issues: RowIssues) -> Iterator[NodeRecord]:
+    """Stream the valid nodes of a ``nodes.csv`` (as they are: :func:`load_user_graph` merges repeated ids)."""
+    for _, node in _node_rows(path, issues):
+        yield node
+
+
+def _first_lines(path: Path) -> tuple[dict[str, int], set[str]]:
+    """Each valid id's first line in ``path``, and the ids on more than one line (a first, cheap pass)."""
+    first: dict[str, int] = {}
+    repeated: set[str] = set()
+    for line, row in _rows(path, NODE_COLUMNS, RowIssues()):  # the second pass reports malformed rows
+        node_id = row["id"].strip()
+        if node_id in first:
+            repeated.add(node_id)
+        else:
+            first[node_id] = line
+    return first, repeated
+
+
+def _merge_into(kept: NodeRecord, later: NodeRecord) -> tuple[NodeRecord, str]:
+    """``later`` merged into ``kept`` by the documented rule (module docstring), and what was done."""
+    if later.label != kept.label:
+        return kept, f"label {later.label} differs from the kept {kept.label}: row not merged (fix the id or the label)"
+    lists = {}
+    for field, extra in (("synonyms", [later.name] if later.name != kept.name else []), ("xrefs", []), ("sources", [])):
+        values = getattr(kept, field) + [v for v in extra + getattr(later, field) if v not in getattr(kept, field)]
+        lists[field] = list(dict.fromkeys(values))
+    conflicts = [f"{k} {v!r} (kept {kept.properties[k]!r})" for k, v in later.properties.items()
+                 if k in kept.properties and kept.properties[k] != v]
+    added = {k: v for k, v in later.properties.items() if k not in kept.properties}
+    merged = kept.model_copy(update={**lists, "properties": {**kept.properties, **added}})
+    what = "merged into the first row (its label, name and values kept; names and lists added)"
+    if conflicts:
+        what += f"; differing values not taken: {', '.join(conflicts)}"
+    return merged, what
 
 
 def iter_edges(path: Path, issues: RowIssues) -> Iterator[EdgeRecord]:
@@ -133,11 +202,27 @@ def iter_edges(path: Path, issues: RowIssues) -> Iterator[EdgeRecord]:
 def load_user_graph(store: GraphStore, directory: Path, issues: RowIssues, batch_size: int = 5000) -> UserGraphReport:
     """Write ``directory/nodes.csv`` and ``directory/edges.csv`` to ``store`` in batches."""
     node_ids: set[str] = set()
+    nodes_file = directory / "nodes.csv"
+    first_lines, repeated = _first_lines(nodes_file)
+    duplicates: list[DuplicateId] = []
+    duplicate_count = 0
 
     def nodes() -> Iterator[NodeRecord]:
-        for node in iter_nodes(directory / "nodes.csv", issues):
+        nonlocal duplicate_count
+        held: dict[str, NodeRecord] = {}  # repeated ids, merged here and written after the others
+        for line, node in _node_rows(nodes_file, issues):
             node_ids.add(node.id)
-            yield node
+            if node.id not in repeated:
+                yield node
+            elif node.id not in held:
+                held[node.id] = node
+            else:
+                held[node.id], what = _merge_into(held[node.id], node)
+                duplicate_count += 1
+                if len(duplicates) < DUPLICATE_SAMPLES:
+                    duplicates.append(DuplicateId(file=str(nodes_file), line=line, first_line=first_lines[node.id],
+                                                  id=node.id, reason=what))
+        yield from held.values()
 
     dangling = 0
 
@@ -152,4 +237,5 @@ def load_user_graph(store: GraphStore, directory: Path, issues: RowIssues, batch
     store.create_schema()
     n_nodes = store.load_nodes(nodes(), batch_size=batch_size)
     n_edges = store.load_edges(edges(), batch_size=batch_size)
-    return UserGraphReport(nodes=n_nodes, edges=n_edges, dangling_edges=dangling, malformed_rows=issues.total)
+    return UserGraphReport(nodes=n_nodes, edges=n_edges, dangling_edges=dangling, malformed_rows=issues.total,
+                           duplicate_ids=duplicate_count, duplicates=duplicates)

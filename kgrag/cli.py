@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from kgrag.commands import ask, doctor, edges, evaluate, graph, llm, measure, stats, text
 from kgrag.errors import InputError, KgragError, SettingsError
-from kgrag.settings import environment_secrets, mask_text
+from kgrag.settings import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES: dict[int, str] = {
@@ -135,8 +135,8 @@ def report_failure(exc: BaseException, *, debug: bool) -> int:
     """Print one ``error:`` line (secrets masked; the traceback first with ``debug``); return the exit code."""
     if debug and not isinstance(exc, KeyboardInterrupt):
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        typer.echo(mask_text(trace, environment_secrets()), err=True, nl=False)
-    message = one_line(mask_text(describe_failure(exc), environment_secrets()))
+        typer.echo(redact(trace), err=True, nl=False)
+    message = one_line(redact(describe_failure(exc)))
     typer.echo(f"error: {message}", err=True)
     return exit_code_for(exc)
 
@@ -158,7 +158,7 @@ def report_usage_error(exc: typer.TyperException) -> int:
     ctx = getattr(exc, "ctx", None)
     hint = f" (see `{ctx.command_path} --help`)" if isinstance(exc, UsageError) and ctx is not None else ""
     message = " ".join(exc.format_message().replace("Value error, ", "").split())
-    typer.echo(f"error: {mask_text(message, environment_secrets())}{hint}", err=True)
+    typer.echo(f"error: {redact(message)}{hint}", err=True)
     return exc.exit_code
 
 

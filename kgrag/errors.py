@@ -37,3 +37,7 @@ class ArtefactError(KgragError):
 
 class InputError(KgragError, ValueError):
     """Bad input at the edge (an argument, an option value, a file the user named); the CLI exits with 2."""
+
+
+class CannotWriteError(KgragError):
+    """A build cannot write its output: the disk is full, the home is read-only, a quota is reached."""

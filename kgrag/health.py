@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -30,9 +29,10 @@ from kgrag.indexes.artefacts import (
     TEXT_INDEX_REBUILD,
     ArtefactCheck,
     check,
+    wait_for_swap,
 )
 from kgrag.encoders.embeddings import check_cache, settings_for_identity, settings_identity
-from kgrag.errors import KgragError
+from kgrag.errors import ArtefactError, KgragError
 from kgrag.settings import Settings, mask_uri
 
 Status = Literal["ok", "warn", "fail"]
@@ -52,7 +52,8 @@ def run_checks(settings: Settings, *, quick: bool = False) -> list[Check]:
     """Every check for ``settings``; ``quick`` checks artefact sizes but not their checksums."""
     checks = [check_sources(settings), check_graph(settings)]
     checks += check_artefacts(settings, full=not quick)
-    checks += [check_edge_vectors(settings, full=not quick), check_embedding_model(settings), check_llm(settings)]
+    checks += [check_edge_vectors(settings, full=not quick), check_embedding_model(settings), check_llm(settings),
+               check_leftovers(settings)]
     return checks
 
 
@@ -89,11 +90,18 @@ def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
     """Check every artefact under ``settings`` except the graph: text index, local statistics index,
     and each model's embedding cache. One :class:`ArtefactCheck` each; nothing raises for a damaged file.
     """
-    checks = [check(Path(settings.text_index_dir), full=full, kind=TEXT_INDEX_KIND,  # type: ignore[arg-type]
-                    rebuild=TEXT_INDEX_REBUILD)]
+    targets = [(Path(settings.text_index_dir), TEXT_INDEX_KIND, TEXT_INDEX_REBUILD)]  # type: ignore[arg-type]
     if settings.stats_uri.startswith("local://"):
-        checks.append(check(Path(settings.stats_uri[len("local://"):]), full=full, kind=STATS_INDEX_KIND,
-                            rebuild=STATS_INDEX_REBUILD))
+        targets.append((Path(settings.stats_uri[len("local://"):]), STATS_INDEX_KIND, STATS_INDEX_REBUILD))
+    checks = []
+    for path, kind, rebuild in targets:
+        try:
+            wait_for_swap(path, kind=kind, rebuild=rebuild)  # as every reader: put back what a killed build set aside
+        except ArtefactError as exc:
+            checks.append(ArtefactCheck(kind=kind, path=str(path), status="damaged", full=full, problems=[str(exc)],
+                                        rebuild=rebuild))
+            continue
+        checks.append(check(path, full=full, kind=kind, rebuild=rebuild))
     cache_root = settings.home / "embeddings"
     if cache_root.is_dir():
         checks.extend(check_cache(model_dir, full=full) for model_dir in sorted(cache_root.iterdir())
@@ -144,6 +152,57 @@ def check_edge_vectors(settings: Settings, *, full: bool) -> Check:
     return Check(name=KIND, status="ok", detail=f"{directory}: {meta.count:,} sentences, {meta.model}")
 
 
+def artefact_targets(settings: Settings) -> list[Path]:
+    """Where each artefact of ``settings`` lives (text index, local statistics index, edge vectors, the vLLM
+    export, the embedded graph file): the places interrupted builds leave things beside."""
+    from kgrag.generators.export import _target as export_target
+    from kgrag.indexes.edge_vectors import edge_vectors_dir
+
+    targets = [Path(settings.text_index_dir)]  # type: ignore[arg-type]
+    if settings.stats_uri.startswith("local://"):
+        targets.append(Path(settings.stats_uri[len("local://"):]))
+    targets += [edge_vectors_dir(settings), export_target(settings)]
+    if settings.graph_uri.startswith("ladybug://"):
+        from kgrag.graph.ladybug_store import path_from_uri
+
+        targets.append(path_from_uri(settings.graph_uri))
+    return targets
+
+
+def find_leftovers(settings: Settings) -> list[tuple[Path, int]]:
+    """What interrupted builds left beside the artefacts, with sizes in bytes: set-aside artefacts and staging
+    folders (:func:`kgrag.indexes.artefacts.leftovers`), the graph's staging file and its log, the edge-vector
+    build's resumable folder."""
+    from kgrag.graph.staging import staging_path
+    from kgrag.indexes.artefacts import leftovers, path_bytes
+    from kgrag.indexes.edge_vectors import edge_vectors_dir, staging_dir
+
+    found: list[Path] = []
+    for target in artefact_targets(settings):
+        found += leftovers(target)
+    if settings.graph_uri.startswith("ladybug://"):
+        from kgrag.graph.ladybug_store import path_from_uri
+
+        staging = staging_path(path_from_uri(settings.graph_uri))
+        found += [p for p in (staging, staging.with_name(staging.name + ".wal")) if p.exists()]
+    resumable = staging_dir(edge_vectors_dir(settings))
+    found += [resumable] if resumable.exists() else []
+    return [(path, path_bytes(path)) for path in sorted(set(found))]
+
+
+def check_leftovers(settings: Settings) -> Check:
+    """Leftovers of interrupted builds and their size (a successful build of the artefact deletes them)."""
+    found = find_leftovers(settings)
+    if not found:
+        return Check(name="leftovers", status="ok", detail="nothing left by interrupted builds")
+    total = sum(size for _, size in found)
+    listed = "; ".join(f"{path} ({size:,} bytes)" for path, size in found)
+    return Check(name="leftovers", status="warn",
+                 detail=f"{len(found)} left by interrupted builds, {total:,} bytes: {listed}",
+                 fix="the next successful build of each artefact deletes them (or delete them by hand when no build "
+                     "is running)")
+
+
 def check_embedding_model(settings: Settings) -> Check:
     """The embedding model resolves locally and is the one the text index was built with."""
     from kgrag.encoders.model_files import resolve_model_path
@@ -168,16 +227,18 @@ def check_embedding_model(settings: Settings) -> Check:
             detail += f"; {settings.embedding_backend} export at {directory}"
         else:
             detail += f"; {settings.embedding_backend}: exported to {directory} at first use"
-    manifest_file = Path(settings.text_index_dir or settings.home / "text_index") / "manifest.json"
+    from kgrag.errors import IndexMismatchError
+    from kgrag.indexes.text_index import TextIndexError, check_index_model, read_text_index_manifest
+
     try:
-        built_with = json.loads(manifest_file.read_text()).get("embedding_model")
-    except (OSError, ValueError):
+        manifest = read_text_index_manifest(Path(settings.text_index_dir))  # type: ignore[arg-type]
+    except TextIndexError:
         return Check(name="embedding model", status="ok", detail=detail + "; no text index to compare with")
-    identity = settings_identity(settings)
-    if built_with != identity:
-        return Check(name="embedding model", status="fail",
-                     detail=f"{detail} ({identity}), but the text index was built with {built_with!r}",
-                     fix=f"set {settings_for_identity(str(built_with))} or rebuild with `kgrag build-text-index`")
+    try:
+        check_index_model(settings, manifest=manifest)
+    except IndexMismatchError as exc:
+        return Check(name="embedding model", status="fail", detail=f"{detail}: {exc}",
+                     fix=f"set {settings_for_identity(manifest.embedding_model)} or rebuild with `{TEXT_INDEX_REBUILD}`")
     return Check(name="embedding model", status="ok", detail=detail + "; the text index was built with it")
 
 

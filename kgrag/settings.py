@@ -35,7 +35,7 @@ GateMode = Literal["never", "always", "gated"]
 SelectionMode = Literal["llm", "evidence", "llm+evidence"]
 GeneratorBackend = Literal["auto", "transformers", "openai", "vllm"]
 OptionScoring = Literal["label", "likelihood"]
-FailurePolicy = Literal["retrieve", "skip"]
+FailurePolicy = Literal["retrieve", "skip", "error"]
 EdgeVectorsMode = Literal["auto", "on", "off"]
 EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
 EmbeddingPrecision = Literal["auto", "fp32", "bf16"]
@@ -90,6 +90,47 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
     return _URI_IN_TEXT.sub(lambda m: mask_uri(m.group(0)), text)
 
 
+def uri_secrets(value: str) -> list[str]:
+    """The secrets inside one URI: the password of ``user:password@`` and secret-looking query values."""
+    try:
+        parts = urlsplit(value)
+        return [p for p in (parts.password,) if p] + [v for k, v in parse_qsl(parts.query) if _secret_name(k) and v]
+    except ValueError:
+        return []
+
+
+def redact(text: str, settings: "Settings | None" = None) -> str:
+    """``text`` with every credential masked: the one function every output stream and file writer goes through.
+
+    URIs anywhere in ``text`` are masked (:func:`mask_uri`), and so is each secret value set in a
+    ``KGRAG_*`` variable (:func:`environment_secrets`) or held by ``settings`` (:meth:`Settings.secrets`:
+    the password and API key, and the credentials inside every URL-like setting), wherever it appears.
+
+    Example::
+
+        redact("API https://user:pw@host/ failed")  # 'API https://user:***@host/ failed'
+    """
+    secrets = environment_secrets() + (settings.secrets() if settings is not None else [])
+    return mask_text(text, secrets)
+
+
+def redact_data(data: Any, settings: "Settings | None" = None) -> Any:
+    """JSON-like ``data`` with :func:`redact` applied to every string in it (what file writers of JSON use:
+    masking the text of a dump could change its syntax)."""
+    secrets = environment_secrets() + (settings.secrets() if settings is not None else [])
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_text(value, secrets)
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(data)
+
+
 def environment_secrets(environ: dict[str, str] | None = None) -> list[str]:
     """Secret values set in ``KGRAG_*`` variables: passwords, keys, tokens, and passwords inside URIs.
 
@@ -100,16 +141,11 @@ def environment_secrets(environ: dict[str, str] | None = None) -> list[str]:
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or not value:
             continue
-        upper = name.upper()
-        if any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "API_KEY")) and value != "EMPTY":
+        words = set(name.upper().split("_"))  # whole words: KGRAG_STATS_TOTAL_TOKENS is a count, not a token
+        if words & {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY"} and value != "EMPTY":
             found.append(value)
         elif "://" in value:
-            try:
-                parts = urlsplit(value)
-                found += [p for p in (parts.password,) if p]
-                found += [v for k, v in parse_qsl(parts.query) if _secret_name(k) and v]
-            except ValueError:
-                continue
+            found += uri_secrets(value)
     return found
 
 
@@ -305,7 +341,12 @@ class Settings(BaseSettings):
     stats_total_tokens: int | None = Field(default=None, gt=0, description="Token count of an API index not in quco.stats.PUBLIC_INDEX_TOKENS.")
 
     # --- questions ----------------------------------------------------------------------------
-    max_question_chars: int = Field(default=4000, gt=0)
+    max_question_chars: int = Field(default=8000, gt=0, description="Longer questions are refused (the longest "
+                                    "benchmark question, an MMLU row, has 4,671 characters).")
+    max_options: int = Field(default=26, ge=2, description="Questions with more options are refused (benchmarks have "
+                             "at most 5; option letters run A-Z).")
+    max_option_chars: int = Field(default=1000, gt=0, description="A longer option is refused (the longest benchmark "
+                                  "option, a MedMCQA row, has 275 characters).")
 
     @classmethod
     def settings_customise_sources(
@@ -322,6 +363,7 @@ class Settings(BaseSettings):
             path = Path(config_path)
             if not path.is_file():
                 raise SettingsError(f"{CONFIG_ENV}={config_path}: no such YAML file")
+            check_config_file(path)
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
 
@@ -371,10 +413,40 @@ class Settings(BaseSettings):
                 data[key] = mask_uri(value)
         return data
 
+    def secrets(self) -> list[str]:
+        """Every secret value these settings hold: the graph password, the LLM API key, and the credentials
+        inside every URL-like setting (any text setting holding ``://``), however they were set."""
+        defaults = {"neo4j", "EMPTY"}  # the public defaults: masking them would mask a scheme and a user name
+        found = [v for v in (self.graph_password.get_secret_value(), self.llm_api_key.get_secret_value())
+                 if v and v not in defaults]
+        for value in self.model_dump(mode="json").values():
+            if isinstance(value, str) and "://" in value:
+                found += uri_secrets(value)
+        return found
+
     def fingerprint(self) -> str:
         """Short hash of the public settings, naming a configuration in reports."""
         blob = json.dumps(self.public_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def check_config_file(path: Path) -> None:
+    """Raise :class:`SettingsError` (exit 2) when the ``KGRAG_CONFIG`` file is not YAML or not a mapping of settings."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SettingsError(f"{CONFIG_ENV}={path}: not valid YAML{where} ({problem}); fix the file (settings are "
+                            "`name: value` lines, e.g. `gate_mode: gated`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{CONFIG_ENV}={path}: cannot read it ({exc}); give a readable UTF-8 YAML file") from None
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(f"{CONFIG_ENV}={path}: holds a YAML {type(data).__name__}, not a mapping of setting names "
+                            "to values (e.g. `gate_mode: gated`)")
 
 
 def default_stats_uri(home: Path) -> str:

@@ -10,7 +10,7 @@ Example::
 """
 
 from quco.gate import Gate, SentenceCheck, entity_pairs, failed_decision, stage1, stage2
-from quco.index_builder import IndexBuildError, IndexManifest, build_index, jsonl_texts, project_corpus
+from quco.index_builder import IndexBuildError, StatsIndexManifest, build_index, jsonl_texts, project_corpus
 from quco.stats import (
     CorpusStats,
     HttpInfiniGramStats,
@@ -21,7 +21,7 @@ from quco.stats import (
 )
 
 __all__ = [
-    "CorpusStats", "Gate", "HttpInfiniGramStats", "IndexBuildError", "IndexManifest", "LocalInfiniGramStats",
-    "SentenceCheck", "StatsError", "StatsQueryError", "build_index", "entity_pairs", "failed_decision",
+    "CorpusStats", "Gate", "HttpInfiniGramStats", "IndexBuildError", "LocalInfiniGramStats",
+    "SentenceCheck", "StatsError", "StatsIndexManifest", "StatsQueryError", "build_index", "entity_pairs", "failed_decision",
     "jsonl_texts", "open_corpus_stats", "project_corpus", "stage1", "stage2",
 ]

@@ -12,7 +12,8 @@ regenerate the sentence.
 The functions ``stage1``/``stage2`` are pure; :class:`Gate` runs them in batches over a
 :class:`quco.stats.CorpusStats`. A failed lookup is never read as "no risk": the decision is
 ``failed=True`` with the error as reason, and ``settings.stats_failure_policy`` decides whether it
-retrieves ("retrieve", the default) or not ("skip"). Every decision carries its counts.
+retrieves ("retrieve", the default), not ("skip"), or stops with a :class:`~quco.stats.StatsError`
+("error"). The first failure of a gate (a run) is said on stderr. Every decision carries its counts.
 
 Example::
 
@@ -24,14 +25,15 @@ Example::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from kgrag.settings import Settings
+from kgrag.settings import Settings, redact
 from kgrag.types import GateDecision
 from quco.stats import open_corpus_stats
-from quco.stats.base import LOOKUP_FAILURES, CorpusStats
+from quco.stats.base import LOOKUP_FAILURES, CorpusStats, StatsError
 
 Pair = tuple[str, str]
 
@@ -131,6 +133,22 @@ class Gate:
 
     def __init__(self, stats: CorpusStats, settings: Settings) -> None:
         self.stats, self.settings = stats, settings
+        self.failures = 0  # lookups that failed; the first one is said on stderr
+
+    def _failed(self, exc: BaseException) -> None:
+        """A failed lookup: raise under ``stats_failure_policy=error``; else say so on stderr once per gate (run)."""
+        where = getattr(self.stats, "description", type(self.stats).__name__)
+        policy = self.settings.stats_failure_policy
+        self.failures += 1
+        if policy == "error":
+            raise StatsError(f"the gate's statistics ({where}) failed: {type(exc).__name__}: {exc}; "
+                             "KGRAG_STATS_FAILURE_POLICY=error stops here (retrieve or skip answer without counts)") from None
+        if self.failures == 1:
+            action = "retrieves for every question" if policy == "retrieve" else "does not retrieve"
+            print(redact(f"warning: the gate's statistics ({where}) failed ({type(exc).__name__}: {exc}); until they "
+                         f"answer, the gate decides nothing and {action} (KGRAG_STATS_FAILURE_POLICY={policy}; set it to "
+                         "error to stop instead). Each answer's gate decision says failed=true.", self.settings),
+                  file=sys.stderr)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Gate":
@@ -144,6 +162,7 @@ class Gate:
             found = dict(zip(unique, self.stats.count(unique))) if unique else {}
             total = self.stats.total_tokens
         except LOOKUP_FAILURES as exc:  # a failed lookup is recorded, never "no risk"; a bug in a backend is raised
+            self._failed(exc)
             return [failed_decision(1, exc, self.settings, {f"count:{n}": None for n in names}) for names in entities]
         return [stage1({n: found[n] for n in names}, total, self.settings) for names in entities]
 
@@ -153,6 +172,7 @@ class Gate:
         try:
             found = dict(zip(unique, self.stats.cooccur(unique, self.settings.cooccur_window))) if unique else {}
         except LOOKUP_FAILURES as exc:
+            self._failed(exc)
             decisions = [failed_decision(2, exc, self.settings, {pair_key(*p): None for p in pairs}) for pairs in sentence_pairs]
             return [SentenceCheck(d, [tuple(p) for p in pairs] if d.retrieve else [])
                     for d, pairs in zip(decisions, sentence_pairs)]

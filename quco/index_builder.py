@@ -6,8 +6,11 @@ the separator ``0xffff`` followed by its word ids, u16; u32 when the vocabulary 
 the package's own indexer (``python -m infini_gram.indexing``) builds the suffix array. A
 ``manifest.json`` beside the index records the tokenizer, dtype, token and document counts and the
 corpus checksum, and an ``artefacts.json`` (:mod:`kgrag.indexes.artefacts`) every file's size and
-checksums, verified on load. The build goes to a sibling folder ``<name>.building`` and replaces
-the target only when complete, by two renames (old index to ``.<name>-old-<ns>``, new one in place).
+checksums, verified on load. The build publishes the way every builder does
+(:func:`kgrag.indexes.artefacts.staged_artefact`): under a build lock, into a staging folder
+``.<name>.staging-*`` beside the target, swapped in when complete by two renames (old index to
+``.<name>-old-<ns>``, new one in place); a killed build's set-aside index is put back by the next
+reader or build, and every successful build deletes what interrupted builds left.
 
 Example::
 
@@ -23,7 +26,6 @@ import hashlib
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -36,7 +38,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
-from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, swap_aside_name, write_manifest
+from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, staged_artefact, write_manifest
 from kgrag.errors import KgragError
 from kgrag.settings import Settings
 from quco.tokenizer import NORMALISER, WordTokenizer
@@ -54,7 +56,7 @@ class IndexBuildError(KgragError):
     """The statistics index cannot be built (bad path, bad corpus, indexer failure)."""
 
 
-class IndexManifest(BaseModel):
+class StatsIndexManifest(BaseModel):
     """What an index was built from and how; read back by :class:`quco.stats.LocalInfiniGramStats`."""
 
     format_version: int = FORMAT_VERSION
@@ -146,11 +148,12 @@ def corpus_checksum(texts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(index_dir: Path) -> IndexManifest:
+def read_stats_manifest(index_dir: Path) -> StatsIndexManifest:
+    """The ``manifest.json`` of the statistics index in ``index_dir``."""
     path = index_dir / MANIFEST
     if not path.is_file():
         raise IndexBuildError(f"no stats index at {index_dir} ({MANIFEST} missing); run `kgrag build-stats-index`")
-    return IndexManifest.model_validate_json(path.read_text())
+    return StatsIndexManifest.model_validate_json(path.read_text())
 
 
 def _write_tokens(texts: Iterable[str], tok: WordTokenizer, dtype: type[np.unsignedinteger], work: Path) -> tuple[int, int]:
@@ -197,7 +200,7 @@ def build_index(
     *,
     cpus: int | None = None,
     mem_gib: int = 4,
-) -> IndexManifest:
+) -> StatsIndexManifest:
     """Build the index of the texts of ``source`` into ``out_dir`` (replacing an index there).
 
     The texts are read three times (checksum unless given, tokenizer training, encoding), so the
@@ -209,22 +212,19 @@ def build_index(
     from importlib.metadata import version  # noqa: PLC0415
 
     target = check_index_path(out_dir)
-    work = target.with_name(target.name + ".building")
-    check_index_path(work)
+    check_index_path(target.with_name(f".{target.name}.staging-0"))
     started = time.perf_counter()
     checksum = source.sha256 or corpus_checksum(source.texts())
     tok = WordTokenizer.train(source.texts())
     dtype_name, dtype = ("u16", np.uint16) if tok.vocab_size < np.iinfo(np.uint16).max else ("u32", np.uint32)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
+    with staged_artefact(target, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD) as work:
         docs, tokens = _write_tokens(source.texts(), tok, dtype, work)
         if docs == 0 or tokens == 0:
             raise IndexBuildError(f"corpus {source.name} has no words to index ({docs} documents)")
         tok.save(work / TOKENIZER_FILE)
         _run_indexer(work, dtype_name, cpus or max(1, min(os.cpu_count() or 1, 4)), mem_gib)
         size = sum(p.stat().st_size for p in work.iterdir() if p.is_file())
-        manifest = IndexManifest(
+        manifest = StatsIndexManifest(
             engine_version=version("infini-gram"), vocab_size=tok.vocab_size, token_dtype=dtype_name,
             total_tokens=tokens, doc_count=docs, corpus_sha256=checksum, source=source.name,
             skipped_rows=source.skipped_rows,
@@ -233,12 +233,4 @@ def build_index(
         )
         (work / MANIFEST).write_text(manifest.model_dump_json(indent=2))
         write_manifest(work, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    old = swap_aside_name(target)
-    if target.exists():
-        target.rename(old)  # readers arriving before the next rename wait for it (kgrag.indexes.artefacts.wait_for_swap)
-    work.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
     return manifest

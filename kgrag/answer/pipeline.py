@@ -59,7 +59,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def validate_question(q: Question | str, settings: Settings, *, options: list[str] | None = None,
                       task: str | None = None) -> Question:
-    """Turn user input into a Question; empty, over-long or non-text input raises QuestionError."""
+    """Turn user input into a Question; empty, over-long or non-text input, or too many or too long options
+    (KGRAG_MAX_OPTIONS, KGRAG_MAX_OPTION_CHARS), raises QuestionError."""
     if isinstance(q, Question):
         question = q
     elif isinstance(q, str):
@@ -77,6 +78,13 @@ def validate_question(q: Question | str, settings: Settings, *, options: list[st
         opts = [o.strip() for o in question.options if isinstance(o, str) and o.strip()]
         if len(opts) < 2:
             raise QuestionError(f"a question with options needs at least two non-empty options, got {question.options!r}")
+        if len(opts) > settings.max_options:
+            raise QuestionError(f"the question has {len(opts)} options; the limit is {settings.max_options} "
+                                "(KGRAG_MAX_OPTIONS)")
+        longest = max(range(len(opts)), key=lambda i: len(opts[i]))
+        if len(opts[longest]) > settings.max_option_chars:
+            raise QuestionError(f"option {longest + 1} ({opts[longest][:40]!r}...) has {len(opts[longest])} characters; "
+                                f"the limit is {settings.max_option_chars} (KGRAG_MAX_OPTION_CHARS)")
         update["options"] = opts
         if question.task == "free":
             update["task"] = "mcq"

@@ -9,9 +9,8 @@ from typing import Optional, get_args
 
 import typer
 
-from kgrag.errors import IndexMismatchError
 from kgrag.explain.picture import write_picture
-from kgrag.settings import Settings
+from kgrag.settings import Settings, redact_data
 from kgrag.explain.subgraph import build_subgraph
 from kgrag.types import Answer, Question, Task
 
@@ -26,25 +25,14 @@ def check_text_index_model(settings: Settings) -> None:
     """Fail at once, before any model is loaded, when the text index was built with another embedding model.
 
     (Loading an unknown KGRAG_EMBEDDING_MODEL first would try to download it, then fail with a network error.)
-    A missing or unreadable index is left to ``TextIndex.load``, which names the problem.
+    The check is :func:`kgrag.indexes.text_index.check_index_model`, the one ``TextIndex.load`` and
+    ``kgrag doctor`` make; a missing or unreadable index is left to ``TextIndex.load``, which names the problem.
     """
     if settings.retrieval_mode not in ("text", "kg+text"):
         return
-    from kgrag.encoders.embeddings import settings_for_identity, settings_identity
-    from kgrag.indexes.text_index import read_manifest
+    from kgrag.indexes.text_index import check_index_model
 
-    try:
-        built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
-    except (OSError, ValueError, AttributeError):
-        return
-    identity = settings_identity(settings)
-    if built and built != identity:
-        raise IndexMismatchError(
-            f"text index at {settings.text_index_dir} was built with embedding model {built!r}, but "
-            f"{identity!r} is in use (KGRAG_EMBEDDING_MODEL={settings.embedding_model!r}, KGRAG_EMBEDDING_BACKEND="
-            f"{settings.embedding_backend}, KGRAG_EMBEDDING_PRECISION={settings.embedding_precision}): its vectors "
-            "are not comparable. Rebuild it (`kgrag build-text-index`) "
-            f"or set {settings_for_identity(str(built))}")
+    check_index_model(settings)
 
 
 def ask(
@@ -70,9 +58,12 @@ def ask(
 
         picture_format(picture)  # a bad suffix fails before any model is loaded
     settings = load_settings()
+    from kgrag.answer.pipeline import validate_question
+
+    validate_question(question, settings, options=option_list, task=task_name)  # the limits, before any model loads
     check_text_index_model(settings)
     with pipeline_for(settings) as pipeline:
-        result = pipeline.answer(question, options=option_list, task=task_name)
+        result = public_answer(pipeline.answer(question, options=option_list, task=task_name), settings)
     if picture is not None:
         write_answer_picture(result, option_list, picture)
     if as_json:
@@ -96,6 +87,11 @@ def ask(
     for decision in result.gate:
         console.print(f"gate stage {decision.stage}: retrieve={decision.retrieve} ({decision.reason})")
     console.print("[dim]" + "; ".join(result.trace) + "[/dim]")
+
+
+def public_answer(result: Answer, settings: Settings) -> Answer:
+    """``result`` with every credential masked (:func:`kgrag.settings.redact_data`): what every output of `ask` shows."""
+    return Answer.model_validate(redact_data(result.model_dump(mode="json"), settings))
 
 
 def write_answer_picture(result: Answer, options: list[str] | None, path: Path) -> Path:

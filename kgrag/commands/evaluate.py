@@ -117,7 +117,7 @@ def eval_command(
     anchors = ([a.table_row() for a in score_anchors(settings, dataset, ids=selected, data=data)]
                if dataset in ANCHOR_DATASETS else [])
     extra = {"path": str(result.path), "new_rows": result.new_rows, "already_done": result.already_done,
-             "elapsed_s": round(result.elapsed_s, 2), "load": result.load}
+             "elapsed_s": round(result.elapsed_s, 2), "load": result.load, "gate_failed_rows": result.gate_failed_rows}
     if as_json:
         typer.echo(json.dumps({"run": extra, "summary": summary.model_dump(mode="json"), "anchors": anchors}, indent=2))
     else:

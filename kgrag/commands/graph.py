@@ -86,6 +86,11 @@ def _load_user_graph(build: "StagedBuild", directory: Path, batch_size: int, cle
     issues = RowIssues()
     report = load_user_graph(store, directory, issues, batch_size=batch_size)
     build.written(report.nodes, report.edges)
+    if report.duplicate_ids:
+        first = report.duplicates[0]
+        typer.echo(f"note: {report.duplicate_ids} row(s) of {first.file} repeat an earlier id and were merged into it "
+                   f"(first: line {first.line}, id {first.id}, first seen on line {first.first_line}: {first.reason}); "
+                   "all are listed under `duplicates`", err=True)
     return {**report.model_dump(), "malformed": issues.counts,
             "malformed_samples": [s.model_dump() for s in issues.samples], "schema": store.schema().model_dump()}
 

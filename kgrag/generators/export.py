@@ -6,8 +6,10 @@ transformers 5 refuses ``save_pretrained`` on a model loaded from GGUF, so the e
 embeddings are tied), the config without its ``quantization_config`` and the tokenizer.
 
 The directory is cached under ``<home>/models/<name>``: built in a staging directory beside it, checked
-(the files exist, the weights load back with the right tensor count), then renamed into place, so a
-killed export never leaves a half-written model that vLLM would load. A ``manifest.json`` records the
+(the files exist, the weights load back with the right tensor count), then published the way every
+builder publishes (:func:`kgrag.indexes.artefacts.staged_artefact`: a build lock, two renames, the
+leftovers of interrupted exports deleted), so a killed export never leaves a half-written model that
+vLLM would load. A ``manifest.json`` records the
 source file, its size and modification time, and the size of every exported file; a changed source, or an export whose files
 no longer have their recorded sizes (truncated, deleted), is exported anew.
 
@@ -20,13 +22,11 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import time
 from pathlib import Path
 
 from kgrag.errors import BackendUnavailableError
+from kgrag.indexes.artefacts import staged_artefact
 from kgrag.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -119,11 +119,7 @@ def export_gguf(source: Path, target: Path, stamp: dict | None = None) -> Path:
 
     if not source.is_file():
         raise BackendUnavailableError(f"no GGUF file at {source}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_artefact(target, kind="vLLM model export", rebuild="kgrag export-llm") as staging:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.bfloat16)
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -143,12 +139,4 @@ def export_gguf(source: Path, target: Path, stamp: dict | None = None) -> Path:
             raise BackendUnavailableError(f"export of {source} wrote an incomplete model.safetensors")
         files = {f.name: f.stat().st_size for f in staging.iterdir() if f.is_file()}
         (staging / MANIFEST).write_text(json.dumps({**(stamp or _source_stamp(source)), "files": files}))
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{int(time.time())}"
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

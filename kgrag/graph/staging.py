@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import uuid
@@ -42,6 +41,7 @@ from kgrag.errors import GraphStoreError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import BuildMarker, GraphSchema
 from kgrag.graph.serving import BuildManifest, ManifestEntry, read_manifest, write_manifest
+from kgrag.indexes.artefacts import BuildLockedError, build_lock
 
 if TYPE_CHECKING:
     from kgrag.settings import Settings
@@ -124,18 +124,12 @@ def staged_build(settings: "Settings", *, clear: bool, say: Callable[[str], None
 
 @contextmanager
 def _build_lock(live: Path) -> Iterator[None]:
-    """An exclusive lock on ``<graph>.build.lock`` (released by the OS when a build is killed)."""
-    lock_path = live.with_name(live.name + ".build.lock")
-    live.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise GraphStoreError(f"another build of {live} is running (lock {lock_path}); wait for it") from None
-        try:
+    """The one build lock (:func:`kgrag.indexes.artefacts.build_lock`) on ``<graph>.build.lock``."""
+    try:
+        with build_lock(live, kind="graph", rebuild="kgrag build-graph"):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BuildLockedError as exc:
+        raise GraphStoreError(str(exc)) from None
 
 
 def remove_stale_staging(live: Path, say: Callable[[str], None]) -> None:

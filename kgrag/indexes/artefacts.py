@@ -17,6 +17,13 @@ it, sizes only otherwise. A problem is an :class:`~kgrag.errors.ArtefactError` n
 what is wrong, and the command that rebuilds it. :func:`kgrag.health.verify_all` checks every
 artefact under a home and returns one :class:`ArtefactCheck` per artefact instead of raising.
 
+Publishing (every builder: text index, statistics index, edge vectors, vLLM export; the graph build
+takes the same lock): :func:`staged_artefact` holds the one build lock (:func:`build_lock`,
+``<name>.build.lock``), puts back an artefact a killed build set aside, yields a staging folder, and
+:func:`publish` swaps it in by two renames and sweeps what interrupted builds left
+(:func:`leftovers`). Readers call :func:`wait_for_swap`, which waits for a live build's second rename
+and puts back a complete set-aside artefact when the build that set it aside is gone.
+
 Example::
 
     from kgrag.indexes.artefacts import verify, write_manifest
@@ -27,18 +34,22 @@ Example::
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from kgrag.errors import ArtefactError
+from kgrag.errors import ArtefactError, CannotWriteError, KgragError
 
 
 ARTEFACTS_FILE = "artefacts.json"
@@ -246,36 +257,240 @@ def verify_on_load(directory: Path, *, kind: str, rebuild: str, interrupted: Seq
     return result
 
 
-def swap_aside_name(directory: Path) -> Path:
+# --- publishing: one build lock, one staging folder, two renames, recovery and sweeping ------------------------
+LOCK_SUFFIX = ".build.lock"
+STAGING_MARK = ".staging-"
+ASIDE_MARK = "-old-"
+CANNOT_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+class BuildLockedError(KgragError):
+    """Another build of the same artefact holds its build lock."""
+
+
+def lock_path(target: Path) -> Path:
+    """The build lock of ``target``: ``<name>.build.lock`` beside it (kept; the lock is the open file's)."""
+    return target.with_name(target.name + LOCK_SUFFIX)
+
+
+def aside_name(target: Path) -> Path:
     """Where a build moves the artefact it replaces, between its two renames: ``.<name>-old-<ns>``."""
-    return directory.with_name(f".{directory.name}-old-{time.time_ns()}")
+    return target.with_name(f".{target.name}{ASIDE_MARK}{time.time_ns()}")
 
 
-def staging_siblings(directory: Path, prefix: str) -> list[Path]:
-    """Build staging folders beside ``directory`` whose names start with ``prefix`` (a build running
-    now, or one killed before its swap); folders set aside by a swap are not counted."""
-    parent = directory.parent
+def _cannot_write(exc: OSError, target: Path, kind: str, rebuild: str, where: Path | None = None) -> CannotWriteError:
+    reason = exc.strerror or str(exc)
+    place = exc.filename or where or target.parent
+    return CannotWriteError(f"cannot write the {kind} to {place}: {reason}; the previous {kind} at {target} is "
+                            f"unchanged (free space or make {target.parent} writable, or set KGRAG_HOME elsewhere, "
+                            f"then run `{rebuild}` again)")
+
+
+@contextmanager
+def build_lock(target: Path, *, kind: str, rebuild: str = "the build") -> Iterator[Path]:
+    """Hold the exclusive build lock of ``target`` (``flock``; the OS releases it when a build is killed).
+
+    Every builder takes it: one build of an artefact at a time, and a reader knows from it whether
+    a build is running (see :func:`wait_for_swap`). Raises :class:`BuildLockedError` when it is held.
+    """
+    path = lock_path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError as exc:
+        if exc.errno in CANNOT_WRITE_ERRNOS:
+            raise _cannot_write(exc, target, kind, rebuild, path) from None
+        raise
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildLockedError(f"another build of the {kind} at {target} is running (lock {path}); "
+                                   "wait for it to finish") from None
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def leftovers(target: Path) -> list[Path]:
+    """What interrupted builds of ``target`` left beside it: artefacts set aside (``.<name>-old-*``) and
+    staging folders (``.<name>.staging-*``; older builds' ``.<name>-*``, ``<name>.building``, ``.<name>.old-*``)."""
+    parent, name = target.parent, target.name
     if not parent.is_dir():
         return []
-    return sorted(p for p in parent.iterdir() if p.name.startswith(prefix) and "-old-" not in p.name)
+    prefixes = (f".{name}-", f".{name}{STAGING_MARK}", f".{name}.old-")
+    return sorted(p for p in parent.iterdir()
+                  if (p.name.startswith(prefixes) or p.name == f"{name}.building") and p.name != lock_path(target).name)
+
+
+def _set_aside(target: Path) -> list[Path]:
+    """Artefacts set aside by a build's first rename, newest first."""
+    return sorted((p for p in leftovers(target) if p.name.startswith(f".{target.name}{ASIDE_MARK}")), reverse=True)
+
+
+def path_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (0 when it vanished meanwhile)."""
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    except OSError:
+        return 0
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def sweep(target: Path) -> list[tuple[Path, int]]:
+    """Delete every leftover of ``target`` (:func:`leftovers`); the caller holds its build lock. (path, bytes) each."""
+    swept = []
+    for path in leftovers(target):
+        size = path_bytes(path)
+        _remove(path)
+        swept.append((path, size))
+    return swept
+
+
+def _restore(target: Path, *, kind: str, rebuild: str) -> Path | None:
+    """With the build lock held and ``target`` missing: rename the newest complete set-aside artefact back.
+
+    Complete means its files match its ``artefacts.json`` (sizes, and checksums when small). Returns what was
+    put back, or None when nothing was set aside; raises :class:`ArtefactError` when none is complete.
+    """
+    candidates = _set_aside(target)
+    if target.exists() or not candidates:
+        return None
+    problems = []
+    for old in candidates:
+        manifest = read_artefact_manifest(old, kind=kind, rebuild=rebuild) if (old / ARTEFACTS_FILE).exists() else None
+        if manifest is None:
+            problems.append(f"{old}: no {ARTEFACTS_FILE}, cannot tell whether it is complete")
+            continue
+        result = check(old, full=manifest.total_bytes <= FULL_ON_LOAD_MAX_BYTES, kind=kind, rebuild=rebuild)
+        if result.ok:
+            os.rename(old, target)
+            _fsync_dir(target.parent)
+            print(f"note: no {kind} at {target}: a build was killed while replacing it; put back {old.name}, "
+                  f"the complete previous one", file=sys.stderr)
+            return old
+        problems.extend(result.problems)
+    raise ArtefactError(f"no {kind} at {target}, and what a killed build set aside is not complete: "
+                        f"{'; '.join(problems)}; rebuild it with `{rebuild}`")
+
+
+def recover(target: Path, *, kind: str, rebuild: str) -> Path | None:
+    """Put back the artefact a killed build set aside, when ``target`` is missing (the caller holds the lock)."""
+    try:
+        return _restore(target, kind=kind, rebuild=rebuild)
+    except ArtefactError:
+        return None  # the build replaces it; the sweep after it removes what was set aside
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish(staging: Path, target: Path) -> list[tuple[Path, int]]:
+    """Swap the complete ``staging`` folder in as ``target`` and sweep; the caller holds the build lock.
+
+    Rename 1 sets the live artefact aside (``.<name>-old-<ns>``), rename 2 moves staging in; a reader
+    between them waits for the second (:func:`wait_for_swap`), and after a kill between them the next
+    reader or build puts the set-aside one back. Then every leftover of earlier builds is deleted.
+    """
+    _fsync_dir(staging)
+    if target.exists():
+        os.rename(target, aside_name(target))
+    os.rename(staging, target)
+    _fsync_dir(target.parent)
+    return sweep(target)
+
+
+def new_staging(target: Path) -> Path:
+    """A new, empty staging folder beside ``target``: ``.<name>.staging-<pid>-<ns>`` (no random letters:
+    the statistics engine misreads paths holding some words)."""
+    staging = target.with_name(f".{target.name}{STAGING_MARK}{os.getpid()}-{time.time_ns()}")
+    staging.mkdir(parents=True)
+    staging.chmod(0o755)
+    return staging
+
+
+@contextmanager
+def staged_artefact(target: Path, *, kind: str, rebuild: str) -> Iterator[Path]:
+    """Build ``target`` the one way every builder does: yield a staging folder to write; publish it when the
+    body returns.
+
+    Under the build lock: an artefact a killed build set aside is put back first (so a failed build
+    leaves the previous one live); the body writes into the staging folder (its ``artefacts.json``
+    last); :func:`publish` swaps it in and sweeps the leftovers of interrupted builds. On any error the
+    staging folder is removed and the live artefact is as it was; a full disk or a read-only home is a
+    :class:`~kgrag.errors.CannotWriteError` saying so.
+
+    Example::
+
+        with staged_artefact(index_dir, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD) as staging:
+            write_files(staging)
+            write_manifest(staging, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD)
+    """
+    target = Path(target)
+    with build_lock(target, kind=kind, rebuild=rebuild):
+        recover(target, kind=kind, rebuild=rebuild)
+        staging: Path | None = None
+        try:
+            staging = new_staging(target)
+            yield staging
+            publish(staging, target)
+        except OSError as exc:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno in CANNOT_WRITE_ERRNOS:
+                raise _cannot_write(exc, target, kind, rebuild, staging) from None
+            raise
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def wait_for_swap(directory: Path, *, kind: str, rebuild: str, timeout_s: float | None = None) -> None:
-    """Return when ``directory`` exists or no build is replacing it; wait up to ``timeout_s`` for one that is.
+    """Return when ``directory`` exists or nothing was set aside for it; put back what a killed build set aside.
 
-    A build renames the old artefact to :func:`swap_aside_name` and then its staging folder to
-    ``directory``; between the two renames the artefact is absent. If it stays absent with an old
-    one beside it, the build died between the renames: an :class:`ArtefactError` says where the old one is.
+    A build renames the old artefact aside and then its staging folder in; between the two renames
+    the artefact is absent. While the build lock is held the build is alive: wait up to
+    ``timeout_s`` (default :data:`SWAP_WAIT_S`) for its second rename. When no build holds it, the
+    build died between the renames: the newest complete set-aside artefact is renamed back (a note
+    on stderr). An :class:`ArtefactError` says what is wrong when none is complete, when a build
+    holds the lock past the wait, or when the folder cannot be written to put it back.
     """
     deadline = time.monotonic() + (SWAP_WAIT_S if timeout_s is None else timeout_s)
     while not directory.exists():
-        parent = directory.parent
-        old = sorted(p for p in parent.iterdir() if p.name.startswith(f".{directory.name}-old-")) \
-            if parent.is_dir() else []
+        old = _set_aside(directory)
         if not old:
             return  # never built: the caller says so
+        try:
+            with build_lock(directory, kind=kind, rebuild=rebuild):
+                _restore(directory, kind=kind, rebuild=rebuild)
+            continue
+        except BuildLockedError:
+            pass  # a build is alive between its renames: wait for the second
+        except (CannotWriteError, OSError) as exc:
+            raise ArtefactError(f"no {kind} at {directory}, but {old[0]} is there: a build was interrupted while "
+                                f"replacing it, and it cannot be put back here ({exc}). Rename {old[0].name} back "
+                                f"to {directory.name}, or rebuild with `{rebuild}`") from None
         if time.monotonic() > deadline:
-            raise ArtefactError(f"no {kind} at {directory}, but {old[-1]} is there: a build was interrupted while "
-                                f"replacing it. Rename {old[-1].name} back to {directory.name}, or rebuild with "
-                                f"`{rebuild}`")
+            raise ArtefactError(f"no {kind} at {directory}: a build is replacing it (its lock {lock_path(directory)} "
+                                f"is held) and has not finished its swap; try again, or look for a hung `{rebuild}`")
         time.sleep(0.05)

@@ -19,7 +19,10 @@ float32 embedder's by at most ~1e-3.
 
 The build is resumable: it works in ``.<model>.building`` beside the target, saving each chunk of
 vectors as it goes; a killed build run again skips the sentences its chunks hold. The finished
-store is checked and swapped in by rename (the old one set aside, then deleted).
+store is checked and published the way every builder publishes (:mod:`kgrag.indexes.artefacts`): under
+the build lock ``<model>.build.lock``, swapped in by two renames (the old one set aside, then deleted);
+the next reader or build puts back a store a killed build set aside, and a successful build deletes
+what interrupted builds left.
 
 Checks on load (:func:`open_edge_vectors`): the manifest (sizes; checksums for small stores or
 after an interrupted build), the model and dimension against the embedder, array shapes and dtypes,
@@ -37,14 +40,12 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,10 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from kgrag.indexes.artefacts import (
-    staging_siblings,
-    swap_aside_name,
+    build_lock,
+    leftovers,
+    publish,
+    recover,
     verify,
     verify_on_load,
     wait_for_swap,
@@ -208,7 +211,7 @@ def load(directory: Path, *, model: str, dimension: int, identity: GraphIdentity
         raise EdgeVectorsError(f"no {KIND} at {directory} (model {model}); build them with `{REBUILD}`")
     try:
         verify_on_load(directory, kind=KIND, rebuild=REBUILD,
-                       interrupted=staging_siblings(directory, staging_dir(directory).name))
+                       interrupted=[*leftovers(directory), *[p for p in [staging_dir(directory)] if p.exists()]])
     except ArtefactError as exc:
         raise EdgeVectorsError(str(exc)) from None
     meta = read_meta(directory / META_FILE, what)
@@ -297,19 +300,6 @@ class BuildReport(BaseModel):
     seconds: float
 
 
-@contextmanager
-def _build_lock(staging: Path) -> Iterator[None]:
-    """One build per store at a time (an advisory lock on a file in the staging folder)."""
-    staging.mkdir(parents=True, exist_ok=True)
-    with (staging / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KgragError(f"another `{REBUILD}` is running on {staging.parent} (lock {staging / '.lock'}); "
-                             "wait for it to finish") from None
-        yield
-
-
 def _chunks(staging: Path) -> list[str]:
     """Committed chunks (their keys file is written last), in order."""
     return sorted(p.name[: -len(".keys.npy")] for p in staging.glob("chunk-*.keys.npy"))
@@ -372,7 +362,9 @@ def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder
     identity = graph_identity(store)
     meta = EdgeVectorsMeta(model=embedder.model_name, dimension=embedder.dimension, graph=identity)
     encode = _encoder(embedder)
-    with _build_lock(staging):
+    with build_lock(target, kind=KIND, rebuild=REBUILD):  # the one build lock (kgrag.indexes.artefacts)
+        recover(target, kind=KIND, rebuild=REBUILD)
+        staging.mkdir(parents=True, exist_ok=True)
         done, next_chunk = _resume(staging, meta)
         resumed = len(done)
         pending: dict[int, str] = {}
@@ -410,7 +402,7 @@ def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder
         meta = meta.model_copy(update={"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                        "seconds": round(time.perf_counter() - started, 1)})
         out = _merge(staging, meta)
-        _swap(out, target)
+        publish(out, target)
     shutil.rmtree(staging, ignore_errors=True)
     size = sum(p.stat().st_size for p in target.iterdir() if p.is_file())
     return BuildReport(directory=str(target), edges=edges, sentences=len(done), embedded=embedded,
@@ -456,18 +448,6 @@ def _merge(staging: Path, meta: EdgeVectorsMeta) -> Path:
     verify(out, full=True, kind=KIND, rebuild=REBUILD)
     load(out, model=meta.model, dimension=meta.dimension)
     return out
-
-
-def _swap(out: Path, target: Path) -> None:
-    """Put ``out`` in place of ``target``: the old store renamed aside, the new one renamed in, the old deleted."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if target.exists():
-        old = swap_aside_name(target)
-        os.replace(target, old)
-    os.replace(out, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def describe(settings: Settings) -> dict[str, Any]:

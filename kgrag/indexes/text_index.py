@@ -18,9 +18,12 @@ beside it), and search checks that dense scores are cosines (finite, within [-1,
 scores finite: a damaged file is an :class:`~kgrag.errors.ArtefactError` naming it and
 ``kgrag build-text-index``, never evidence.
 
-A build writes a staging folder beside the index and swaps it in with two renames (old index
-aside, new one in place); a reader that arrives between them waits for the second, and a reader
-whose index was swapped while it loaded starts again on the new one.
+A build publishes the way every builder does (:func:`kgrag.indexes.artefacts.staged_artefact`): one
+at a time (a build lock), into a staging folder beside the index, swapped in with two renames (old
+index aside, new one in place). A reader that arrives between them waits for the second; after a
+build killed between them, the next reader or build puts the previous index back; every successful
+build deletes what interrupted builds left. A reader whose index was swapped while it loaded starts
+again on the new one. A full disk or a read-only home is a :class:`~kgrag.errors.CannotWriteError`.
 
 Example::
 
@@ -33,10 +36,8 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import tempfile
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -52,8 +53,8 @@ from kgrag.indexes.artefacts import (
     TEXT_INDEX_KIND,
     TEXT_INDEX_REBUILD,
     ArtefactCheck,
-    staging_siblings,
-    swap_aside_name,
+    leftovers,
+    staged_artefact,
     verify_on_load,
     wait_for_swap,
     write_manifest,
@@ -66,7 +67,7 @@ from kgrag.settings import Settings
 from kgrag.types import Evidence
 
 IndexType = Literal["flat", "hnsw", "ivfpq"]
-Retriever = Literal["dense", "bm25", "rrf"]
+SearchMethod = Literal["dense", "bm25", "rrf"]  # how a hit was found (also settings.text_fusion)
 
 MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "faiss.index"
@@ -85,7 +86,7 @@ class TextIndexError(KgragError):
     """The text index is missing, unreadable, or cannot answer the request."""
 
 
-class IndexManifest(BaseModel):
+class TextIndexManifest(BaseModel):
     """What an index was built from; checked on every load."""
 
     format_version: int = FORMAT_VERSION
@@ -107,7 +108,7 @@ class PassageHit(BaseModel):
     passage: Passage
     score: float
     rank: int
-    retriever: Retriever
+    retriever: SearchMethod
 
     def to_evidence(self) -> Evidence:
         """The hit as pipeline Evidence (kind "text"), its PMID as provenance ("PMID:<id>").
@@ -261,7 +262,7 @@ class TextIndex:
             print(hit.rank, hit.passage.pmid, round(hit.score, 3), hit.passage.text[:80])
     """
 
-    def __init__(self, *, manifest: IndexManifest, passages: list[Passage], dense: faiss.Index,
+    def __init__(self, *, manifest: TextIndexManifest, passages: list[Passage], dense: faiss.Index,
                  bm25: Bm25Index | None, embedder: Embedder, settings: Settings,
                  directory: Path | None = None) -> None:
         self.manifest = manifest
@@ -298,7 +299,7 @@ class TextIndex:
         kind = choose_index_type(len(passages), index_type or settings.text_index_type)
         dense, params = make_faiss_index(vectors, kind, progress=progress)
         lexical, stemmer = Bm25Index.build([p.text for p in passages]) if bm25 else (None, None)
-        manifest = IndexManifest(
+        manifest = TextIndexManifest(
             embedding_model=embedder.model_name, dimension=embedder.dimension, passage_count=len(passages),
             corpus_checksum=corpus_checksum(passages), index_type=kind, index_params=params, bm25=bm25,
             bm25_stemmer=stemmer, build_seconds=round(time.perf_counter() - started, 3),
@@ -314,25 +315,14 @@ class TextIndex:
         if directory is None:
             raise TextIndexError("no directory to save the text index to (set KGRAG_TEXT_INDEX_DIR)")
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        staging.chmod(0o755)
-        try:
+        with staged_artefact(directory, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD) as staging:
             dense = faiss.index_gpu_to_cpu(self._dense) if self.device == "gpu" else self._dense
-            faiss.write_index(dense, str(staging / FAISS_FILE))
+            _write_faiss(dense, staging / FAISS_FILE)
             write_jsonl(self.passages, staging / PASSAGES_FILE)
             if self._bm25 is not None:
                 self._bm25.save(staging / BM25_DIR)
             (staging / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2))
             write_manifest(staging, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD)
-            old = swap_aside_name(directory)
-            if directory.exists():
-                directory.rename(old)  # readers arriving before the next rename wait for it (wait_for_swap)
-            staging.rename(directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
         self.directory = directory
         return directory
 
@@ -366,21 +356,13 @@ class TextIndex:
             raise TextIndexError(f"no text index at {directory} (no {MANIFEST_FILE}); build it with "
                                  "`kgrag build-text-index` or set KGRAG_TEXT_INDEX_DIR")
         verification = verify_on_load(directory, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD,
-                                      interrupted=staging_siblings(directory, f".{directory.name}-"))
-        try:
-            manifest = IndexManifest.model_validate_json(manifest_path.read_text())
-        except ValueError as exc:
-            raise TextIndexError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-        model = (embedder.model_name if embedder is not None
-                 else settings_identity(settings))
-        if manifest.embedding_model != model:
-            raise IndexMismatchError(
-                f"text index at {directory} was built with embedding model {manifest.embedding_model!r}, "
-                f"but {model!r} is in use: its vectors are not comparable. Rebuild it (`kgrag build-text-index`) "
-                f"or set {settings_for_identity(manifest.embedding_model)}")
+                                      interrupted=leftovers(directory))
+        manifest = read_text_index_manifest(directory)
+        model = embedder.model_name if embedder is not None else None
+        check_index_model(settings, directory, model=model, manifest=manifest)
         if embedder is not None and embedder.dimension != manifest.dimension:
             raise IndexMismatchError(f"text index at {directory} has dimension {manifest.dimension}, "
-                                     f"the embedder {model!r} gives {embedder.dimension}")
+                                     f"the embedder {embedder.model_name!r} gives {embedder.dimension}")
         if corpus is not None:
             expected = corpus if isinstance(corpus, str) else corpus_checksum(corpus)
             if expected != manifest.corpus_checksum:
@@ -419,7 +401,7 @@ class TextIndex:
         return self._bm25 is not None
 
     def search(self, queries: Sequence[str], k: int | None = None, *,
-               fusion: Retriever | None = None) -> list[list[PassageHit]]:
+               fusion: SearchMethod | None = None) -> list[list[PassageHit]]:
         """The top ``k`` passages for each query, by ``fusion`` (default ``settings.text_fusion``).
 
         ``rrf`` fuses the top 100 of dense and BM25 by reciprocal rank (1/(60 + rank)); on an index
@@ -467,7 +449,7 @@ class TextIndex:
         docs, scores = self._bm25.search(queries, min(k, len(self.passages)))
         return [self._hits(row_docs, row_scores, "bm25") for row_docs, row_scores in zip(docs, scores)]
 
-    def _hits(self, labels: np.ndarray, scores: np.ndarray, retriever: Retriever) -> list[PassageHit]:
+    def _hits(self, labels: np.ndarray, scores: np.ndarray, retriever: SearchMethod) -> list[PassageHit]:
         self._check_scores(labels, scores, retriever)
         hits: list[PassageHit] = []
         for label, score in zip(labels.tolist(), scores.tolist()):
@@ -477,7 +459,7 @@ class TextIndex:
                                    retriever=retriever))
         return hits
 
-    def _check_scores(self, labels: np.ndarray, scores: np.ndarray, retriever: Retriever) -> None:
+    def _check_scores(self, labels: np.ndarray, scores: np.ndarray, retriever: SearchMethod) -> None:
         """Raise :class:`ArtefactError` when a hit cannot come from an intact index.
 
         Dense scores are inner products of unit vectors, so cosines: finite and within
@@ -524,7 +506,7 @@ class TextIndex:
         return data
 
 
-def _apply_search_params(index: faiss.Index, manifest: IndexManifest) -> None:
+def _apply_search_params(index: faiss.Index, manifest: TextIndexManifest) -> None:
     if manifest.index_type == "hnsw":
         faiss.downcast_index(index).hnsw.efSearch = manifest.index_params.get("efSearch", 128)
     elif manifest.index_type == "ivfpq":
@@ -538,6 +520,17 @@ def _identity(directory: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+def _write_faiss(index: faiss.Index, path: Path) -> None:
+    """``faiss.write_index`` through a Python file, so a full disk raises ``OSError`` (faiss's own writer only
+    prints a failed close to stderr: a small index on a full disk was written short without an error)."""
+    with path.open("wb") as handle:
+        writer = faiss.PyCallbackIOWriter(handle.write)
+        faiss.write_index(index, writer)
+        del writer
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _read_faiss(path: Path) -> faiss.Index:
@@ -571,6 +564,40 @@ def _check_queries(queries: Sequence[str]) -> list[str]:
     return checked
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest of the index in ``directory`` as plain JSON data (for CLIs and reports)."""
-    return json.loads((Path(directory) / MANIFEST_FILE).read_text())
+def read_text_index_manifest(directory: Path) -> TextIndexManifest:
+    """The ``manifest.json`` of the text index in ``directory``; :class:`TextIndexError` when it is missing or unreadable."""
+    path = Path(directory) / MANIFEST_FILE
+    try:
+        return TextIndexManifest.model_validate_json(path.read_text())
+    except FileNotFoundError:
+        raise TextIndexError(f"no text index at {directory} (no {MANIFEST_FILE}); build it with "
+                             f"`{TEXT_INDEX_REBUILD}` or set KGRAG_TEXT_INDEX_DIR") from None
+    except (OSError, ValueError) as exc:
+        raise TextIndexError(f"{path}: unreadable manifest ({str(exc)[:200]}); rebuild it with "
+                             f"`{TEXT_INDEX_REBUILD}`") from None
+
+
+def check_index_model(settings: Settings, directory: Path | None = None, *, model: str | None = None,
+                      manifest: TextIndexManifest | None = None) -> TextIndexManifest | None:
+    """The one check that the text index was built with the embedding model in use.
+
+    ``model`` is the embedder's identity (default: the one ``settings`` choose, so ``kgrag ask`` can
+    check before any model loads). Returns the index's manifest; None when there is no readable index
+    (``TextIndex.load`` names that problem). Raises :class:`IndexMismatchError` naming both models and
+    the settings that select the index's model.
+    """
+    directory = Path(directory or settings.text_index_dir)  # type: ignore[arg-type]
+    if manifest is None:
+        try:
+            manifest = read_text_index_manifest(directory)
+        except TextIndexError:
+            return None
+    in_use = model or settings_identity(settings)
+    if manifest.embedding_model == in_use:
+        return manifest
+    chosen = "" if model else (f" (KGRAG_EMBEDDING_MODEL={settings.embedding_model!r}, KGRAG_EMBEDDING_BACKEND="
+                               f"{settings.embedding_backend}, KGRAG_EMBEDDING_PRECISION={settings.embedding_precision})")
+    raise IndexMismatchError(
+        f"text index at {directory} was built with embedding model {manifest.embedding_model!r}, but {in_use!r} is "
+        f"in use{chosen}: its vectors are not comparable. Rebuild it (`{TEXT_INDEX_REBUILD}`) or set "
+        f"{settings_for_identity(manifest.embedding_model)}")

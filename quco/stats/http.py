@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from kgrag.settings import mask_text, mask_uri
 from quco.stats.base import StatsError, StatsQueryError, _CachedStats
 
 # Approximate sizes (tokens) of public Infini-gram indexes, for per-billion thresholds; override
@@ -50,6 +51,7 @@ class HttpInfiniGramStats(_CachedStats):
 
         super().__init__(cache_size)
         self.url, self.index = url, index
+        self.shown = mask_uri(url)  # every message names the API by this: a password in the URL is never written
         self.max_retries, self.backoff_s, self.max_clause_freq = max_retries, backoff_s, max_clause_freq
         self.concurrency = concurrency
         self._client = httpx.Client(timeout=timeout_s)
@@ -57,7 +59,7 @@ class HttpInfiniGramStats(_CachedStats):
         if not tokens:
             raise StatsError(f"size of public index {index!r} unknown; set KGRAG_STATS_TOTAL_TOKENS")
         self.total_tokens = int(tokens)
-        self.description = f"infini-gram API {url} index {index}"
+        self.description = f"infini-gram API {self.shown} index {index}"
 
     def _term_key(self, term: str) -> str:
         return " ".join(term.split())  # the API is case-sensitive: keep case
@@ -79,23 +81,23 @@ class HttpInfiniGramStats(_CachedStats):
             try:
                 response = self._client.post(self.url, json=payload)
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = f"{type(exc).__name__}: {mask_text(str(exc))}"
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 last = f"HTTP {response.status_code}"
                 continue
             if response.status_code != 200:
-                raise StatsError(f"infini-gram API {self.url} answered HTTP {response.status_code} to {payload['query']!r}")
+                raise StatsError(f"infini-gram API {self.shown} answered HTTP {response.status_code} to {payload['query']!r}")
             try:
                 body = response.json()
             except ValueError:
-                raise StatsError(f"infini-gram API {self.url} answered non-JSON to {payload['query']!r}") from None
+                raise StatsError(f"infini-gram API {self.shown} answered non-JSON to {payload['query']!r}") from None
             if "error" in body:
                 raise StatsError(f"infini-gram API error for {payload['query']!r}: {body['error']}")
             if not isinstance(body.get("count"), int):
                 raise StatsError(f"infini-gram API answer for {payload['query']!r} has no integer count: {body}")
             return body["count"]
-        raise StatsError(f"infini-gram API {self.url} failed after {self.max_retries + 1} tries for "
+        raise StatsError(f"infini-gram API {self.shown} failed after {self.max_retries + 1} tries for "
                          f"{payload['query']!r}: {last}")
 
     def _post_many(self, payloads: list[dict[str, Any]]) -> list[int]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, verify_on_load, wait_for_swap
+from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, leftovers, verify_on_load, wait_for_swap
 from kgrag.errors import ArtefactError, IndexMismatchError, KgragError
-from quco.index_builder import IndexManifest, check_index_path, read_manifest
+from quco.index_builder import StatsIndexManifest, check_index_path, read_stats_manifest
 from kgrag.text import normalise
 from quco.stats.base import StatsError, StatsQueryError, _CachedStats
 from quco.tokenizer import WordTokenizer
@@ -49,7 +49,7 @@ class LocalInfiniGramStats(_CachedStats):
         try:
             self.index_dir = check_index_path(Path(index_dir))
             wait_for_swap(self.index_dir, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD)
-            self.manifest: IndexManifest = read_manifest(self.index_dir)
+            self.manifest: StatsIndexManifest = read_stats_manifest(self.index_dir)
         except ArtefactError:
             raise
         except KgragError as exc:
@@ -57,9 +57,8 @@ class LocalInfiniGramStats(_CachedStats):
         except ValueError:
             raise ArtefactError(f"{self.index_dir / 'manifest.json'} is damaged; rebuild the statistics index "
                                 f"with `{STATS_INDEX_REBUILD}`") from None
-        building = self.index_dir.with_name(self.index_dir.name + ".building")
         self.verification = verify_on_load(self.index_dir, kind=STATS_INDEX_KIND, rebuild=STATS_INDEX_REBUILD,
-                                           interrupted=[building] if building.exists() else [])
+                                           interrupted=leftovers(self.index_dir))
         tok_path = self.index_dir / self.manifest.tokenizer_file
         for name in (tok_path.name, "tokenized.0", "table.0", "offset.0"):
             if not (self.index_dir / name).is_file():

@@ -155,6 +155,48 @@ def test_a_batch_answers_option_edges_from_the_neighbourhoods_it_fetched(store, 
     assert remembered[0].choice == "HLA-B" and remembered[1].choice == "True"
 
 
+def test_options_are_capped_at_the_question_boundary(settings):
+    """Issue 25 item 5: 10,000 options, or options of 100 kB, are refused at once naming the setting (they hung)."""
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(QuestionError, match=r"10000 options; the limit is 26 \(KGRAG_MAX_OPTIONS\)"):
+        validate_question("Which?", settings, options=[f"option {i}" for i in range(10_000)])
+    with pytest.raises(QuestionError, match=r"option 2 .* has 100000 characters; the limit is 1000 \(KGRAG_MAX_OPTION_CHARS\)"):
+        validate_question("Which?", settings, options=["short", "x" * 100_000, "y" * 500])
+    assert time.perf_counter() - started < 1.0
+    assert len(validate_question("Which?", settings, options=[f"o{i}" for i in range(26)]).options) == 26
+    with pytest.raises(QuestionError, match="KGRAG_MAX_OPTIONS"):
+        Pipeline.answer(_NoModels(settings), "Which?", options=[str(i) for i in range(27)])  # type: ignore[arg-type]
+
+
+class _NoModels:
+    """Only what Pipeline.answer needs before answering: the limits are checked before any model runs."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def answer_batch(self, questions):  # pragma: no cover - never reached: validation refuses first
+        raise AssertionError("validation should have refused the question")
+
+
+def test_every_benchmark_row_passes_the_question_limits(settings, shared_data_dir):
+    from eval.datasets import DATASETS, load_dataset
+    from kgrag.settings import load_settings
+
+    data = load_settings(home=settings.home, sources_dir=shared_data_dir)
+    checked, refused = 0, []
+    for name in DATASETS:
+        for item in load_dataset(data, name).items:
+            checked += 1
+            try:
+                validate_question(item.question, settings)
+            except QuestionError as exc:  # one MedMCQA row has a single option: not a limit's doing
+                if "KGRAG_MAX" in str(exc):
+                    refused.append((name, item.id, str(exc)))
+    assert checked > 8000 and refused == []
+
+
 def test_validate_question_errors(settings):
     with pytest.raises(QuestionError, match="empty"):
         validate_question("   ", settings)

@@ -322,3 +322,110 @@ def test_llm_server_refusing_connections_hides_credentials() -> None:
     with pytest.raises(BackendUnavailableError, match="unreachable") as info:
         client.generate([Prompt(user="x")], max_tokens=1)
     assert_no_secret(str(info.value))
+
+
+# --- issue 25 item 6: each failure in its exit-code class ---------------------------------------------------------
+@pytest.mark.parametrize("text, needles", [
+    ("gate_mode: gated\n  retrieval_mode: [kg\n", ["not valid YAML at line 2, column 17", "mapping values are not allowed"]),
+    ("- gate_mode\n- gated\n", ["holds a YAML list, not a mapping of setting names"]),
+])
+def test_a_config_file_that_is_not_yaml_settings_is_exit_2_naming_the_file(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                          text: str, needles: list[str]) -> None:
+    config = env / "kgrag.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("KGRAG_CONFIG", str(config))
+    line = assert_one_error(CliRunner().invoke(app, ["doctor", "--quick"]), EXIT_USAGE, f"KGRAG_CONFIG={config}", *needles)
+    assert "a bug?" not in line
+
+
+def test_a_full_disk_during_build_text_index_is_a_cannot_write_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills while the index is written: "cannot write ... No space left on device", exit 1, no "a bug?",
+    and the previous index still serves."""
+    import errno
+
+    from kgrag.indexes import text_index
+
+    corpus = env / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": f"Passage {i} on psoriasis and HLA-B."}) + "\n"
+                              for i in range(5)))
+    runner = CliRunner()
+    first = runner.invoke(app, ["build-text-index", "--no-bm25", "--corpus", str(corpus)])
+    assert first.exit_code == 0, first.output
+    live = env / "home" / "text_index"
+    before = sorted((p.name, p.stat().st_size) for p in live.iterdir())
+
+    def full_disk(index, path):  # what writing the FAISS file through a Python file raises on a full disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(text_index, "_write_faiss", full_disk)
+    line = assert_one_error(runner.invoke(app, ["build-text-index", "--no-bm25", "--corpus", str(corpus)]), EXIT_FAILED,
+                            "cannot write the text index", "No space left on device", "unchanged")
+    assert "a bug?" not in line
+    assert sorted((p.name, p.stat().st_size) for p in live.iterdir()) == before
+    assert [p.name for p in live.parent.iterdir() if p.name.startswith(".text_index")] == []
+
+
+# --- issue 25 items 1 and 2: a credential in any URL setting; statistics that cannot be reached ------------------
+URL_SETTINGS = {  # every URL-like setting, with a secret in it (a new URL setting fails the first assertion below)
+    "graph_uri": "bolt://neo4j:sec-graph-11@127.0.0.1:1",
+    "stats_uri": "https://user:sec-stats-22@127.0.0.1:9/?api_key=sec-key-33",
+    "llm_base_url": "http://bob:sec-llm-44@127.0.0.1:9/v1",
+}
+URL_SECRETS = ("sec-graph-11", "sec-stats-22", "sec-key-33", "sec-llm-44")
+
+
+def test_a_secret_in_every_url_setting_reaches_no_output_and_no_file(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25 items 1 and 2: the gate's failed lookups name the statistics API masked in stdout, stderr, the run
+    file, its metadata and the report; the failure is said on stderr once per run and counted."""
+    settings = load_settings()
+    url_like = {name for name, value in settings.model_dump(mode="json").items() if isinstance(value, str) and "://" in value}
+    assert url_like == set(URL_SETTINGS), "a URL-like setting is missing from URL_SETTINGS: add it with a secret"
+    for name, value in URL_SETTINGS.items():
+        monkeypatch.setenv(f"KGRAG_{name.upper()}", value)
+    monkeypatch.setenv("KGRAG_STATS_MAX_RETRIES", "0")
+    monkeypatch.setenv("KGRAG_STATS_TIMEOUT_S", "2")
+    monkeypatch.setenv("KGRAG_STATS_TOTAL_TOKENS", "1000000")
+    out = env / "runs"
+    result = CliRunner().invoke(app, ["eval", "--dataset", "biomixqa-tf", "--config", "gated", "--json", "--limit", "4",
+                                      "--batch-size", "2", "--out", str(out), "--no-progress",
+                                      "--pipeline", "tests.fixtures.eval.gated_pipeline:make_pipeline"])
+    assert result.exit_code == 0, result.output
+    written = [p for p in out.rglob("*") if p.is_file()]
+    report = CliRunner().invoke(app, ["eval-report", *map(str, out.rglob("*.jsonl")), "--out", str(env / "rep")])
+    assert report.exit_code == 0, report.output
+    texts = [result.stdout, result.stderr, report.output, *(p.read_text(errors="replace") for p in written),
+             *(p.read_text(errors="replace") for p in (env / "rep").glob("*.*") if p.suffix in (".json", ".md"))]
+    for text in texts:
+        for secret in URL_SECRETS:
+            assert secret not in text, f"{secret!r} leaked in: {text[:2000]}"
+    rows = [json.loads(line) for p in out.rglob("*.jsonl") for line in p.read_text().splitlines()]
+    assert len(rows) == 4 and all(row["gate"][0]["failed"] for row in rows)
+    assert "infini-gram API https://user:***@127.0.0.1:9/?api_key=***" in rows[0]["gate"][0]["reason"]
+    assert result.stderr.count("warning: the gate's statistics") == 1  # once per run, not per question
+    assert json.loads(result.stdout)["run"]["gate_failed_rows"] == 4
+    meta = json.loads(next(p for p in written if p.name.endswith(".meta.json")).read_text())
+    assert meta["gate_failed_rows"] == 4
+
+
+def test_ask_shows_the_answer_with_every_credential_masked(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kgrag.commands.ask import public_answer
+    from kgrag.types import Answer, GateDecision
+
+    monkeypatch.setenv("KGRAG_STATS_URI", URL_SETTINGS["stats_uri"])
+    settings = load_settings(gate_mode="gated")
+    reason = f"statistics lookup failed (infini-gram API {settings.stats_uri} failed after 4 tries); retrieving"
+    answer = Answer(question="Is metformin used for type 2 diabetes?", text="yes",
+                    gate=[GateDecision(stage=1, retrieve=True, failed=True, reason=reason)])
+    shown = public_answer(answer, settings).model_dump_json()
+    assert "sec-stats-22" not in shown and "sec-key-33" not in shown and "user:***@127.0.0.1:9" in shown
+
+
+def test_unreachable_statistics_can_be_made_an_error(env: Path) -> None:
+    from quco.gate import Gate
+    from quco.stats import StatsError
+
+    settings = load_settings(stats_uri=URL_SETTINGS["stats_uri"], stats_max_retries=0, stats_timeout_s=2,
+                             stats_total_tokens=10**6, stats_failure_policy="error")
+    with pytest.raises(StatsError, match=r"KGRAG_STATS_FAILURE_POLICY=error") as caught:
+        Gate.from_settings(settings).check_questions([["metformin"]])
+    assert "sec-stats-22" not in str(caught.value) and "user:***@127.0.0.1:9" in str(caught.value)

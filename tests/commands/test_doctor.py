@@ -75,3 +75,28 @@ def test_an_unreachable_llm_server_is_named_without_its_credentials(home: Path, 
     assert result.exit_code == 1
     assert "llm (openai)" in result.output and "127.0.0.1" in result.output and "kgrag serve-llm" in result.output
     assert "s3cret-pw" not in result.output
+
+
+def test_doctor_reports_leftovers_of_interrupted_builds_and_their_size(home: Path, fixtures_dir: Path) -> None:
+    """Issue 25 item 7: what killed builds leave is reported with its size, and the next build deletes it."""
+    build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), home / "stats")
+    aside = home / ".stats-old-1"
+    aside.mkdir()
+    (aside / "table.0").write_bytes(b"x" * 4096)
+    (home / ".stats.staging-1-2").mkdir()
+    (home / ".text_index-abcd1234").mkdir()  # an older build's staging name
+    checks = doctor()[1]
+    leftovers = checks["leftovers"]
+    assert leftovers["status"] == "warn" and "3 left by interrupted builds, 4,096 bytes" in leftovers["detail"]
+    assert f"{aside} (4,096 bytes)" in leftovers["detail"]
+    build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), home / "stats")  # sweeps the stats leftovers
+    detail = doctor()[1]["leftovers"]["detail"]
+    assert ".stats" not in detail and ".text_index-abcd1234" in detail
+
+
+def test_doctor_puts_back_a_statistics_index_a_killed_build_set_aside(home: Path, fixtures_dir: Path) -> None:
+    build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), home / "stats")
+    (home / "stats").rename(home / ".stats-old-1")
+    checks = doctor()[1]
+    assert checks["statistics index"]["status"] == "ok" and (home / "stats").is_dir()
+    assert checks["leftovers"]["status"] == "ok"

@@ -192,3 +192,60 @@ def test_user_graph_missing_file_is_an_error(tmp_path: Path, settings) -> None:
 
     with open_graph_store(settings) as store, pytest.raises(SourceFileError, match="nodes.csv"):
         load_user_graph(store, tmp_path / "nowhere", RowIssues())
+
+
+def test_user_graph_with_bom_and_header_quirks_loads(tmp_path: Path, settings) -> None:
+    """Issue 25 item 3: a spreadsheet's UTF-8 BOM, spaces and capitals in the header load like plain files."""
+    folder = tmp_path / "bom"
+    folder.mkdir()
+    (folder / "nodes.csv").write_bytes("\ufeffid, Label ,NAME,synonyms\nDOID:8893,Disease,psoriasis,psoriasis vulgaris\n"
+                                       "NCBIGene:3106,Gene,HLA-B,HLAB\n".encode("utf-8"))
+    (folder / "edges.csv").write_bytes("\ufeffsource_id,type,target_id,sources\n"
+                                       "DOID:8893,ASSOCIATES_DaG,NCBIGene:3106,GWAS\n".encode("utf-8"))
+    issues = RowIssues()
+    with open_graph_store(settings) as store:
+        report = load_user_graph(store, folder, issues)
+        (node,) = store.get_nodes(["DOID:8893"])
+    assert (report.nodes, report.edges, report.malformed_rows) == (2, 1, 0)
+    assert node.name == "psoriasis" and node.synonyms == ["psoriasis vulgaris"]
+
+
+def test_user_graph_header_without_required_columns_is_refused_naming_them(tmp_path: Path, settings) -> None:
+    from kgrag.errors import SourceFileError
+
+    folder = tmp_path / "bad"
+    _write_csv(folder / "nodes.csv", ["identifier", "label", "name"], [["DOID:8893", "Disease", "psoriasis"]])
+    _write_csv(folder / "edges.csv", ["source_id", "type", "target_id", "sources"], [])
+    with open_graph_store(settings) as store, pytest.raises(SourceFileError) as caught:
+        load_user_graph(store, folder, RowIssues())
+    message = str(caught.value)
+    assert "nodes.csv" in message and "['id']" in message and "identifier" in message
+
+
+def test_user_graph_duplicate_ids_are_reported_and_merged(tmp_path: Path, settings) -> None:
+    """Issue 25 item 4: the first row's name and label stay, later names become synonyms, lists are joined,
+    and each duplicate is reported with its file and line (not counted as malformed)."""
+    folder = tmp_path / "dup"
+    _write_csv(folder / "nodes.csv", ["id", "label", "name", "synonyms", "tissue"], [
+        ["DOID:8893", "Disease", "psoriasis", "psoriasis vulgaris", ""],
+        ["NCBIGene:3106", "Gene", "HLA-B", "HLAB|MHC class I B", "blood"],
+        ["NCBIGene:3106", "Gene", "HLA-B gene", "HLA-B*27", "skin"],
+        ["NCBIGene:3106", "Compound", "HLA-B", "", ""],
+    ])
+    _write_csv(folder / "edges.csv", ["source_id", "type", "target_id", "sources"],
+               [["DOID:8893", "ASSOCIATES_DaG", "NCBIGene:3106", "GWAS"]])
+    issues = RowIssues()
+    with open_graph_store(settings) as store:
+        report = load_user_graph(store, folder, issues)
+        (node,) = store.get_nodes(["NCBIGene:3106"])
+    assert node.name == "HLA-B" and node.label == "Gene"
+    assert node.synonyms == ["HLAB", "MHC class I B", "HLA-B gene", "HLA-B*27"]
+    assert node.properties == {"tissue": "blood"}
+    assert report.nodes == 2 and report.duplicate_ids == 2
+    lines = {(d.line, d.first_line) for d in report.duplicates}
+    assert lines == {(4, 3), (5, 3)}
+    assert all(d.file.endswith("nodes.csv") for d in report.duplicates)
+    conflict = next(d for d in report.duplicates if d.line == 5)
+    assert "label Compound" in conflict.reason and "kept Gene" in conflict.reason
+    kept = next(d for d in report.duplicates if d.line == 4)
+    assert "tissue" in kept.reason

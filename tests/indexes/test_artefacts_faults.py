@@ -205,13 +205,24 @@ def test_bm25_scores_must_be_finite_but_need_not_be_cosines(text_settings: Setti
         index._check_scores(np.array([99]), np.array([0.5]), "dense")
 
 
-def test_a_reader_between_the_two_renames_of_a_swap_gets_a_clear_error(text_settings: Settings, embedder,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(artefacts, "SWAP_WAIT_S", 0.1)
+def test_a_reader_puts_back_the_index_a_build_killed_between_its_renames_set_aside(
+        text_settings: Settings, embedder, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25 item 7: the previous index serves again, unchanged (was: "Rename .text_index-old-... back")."""
     directory = text_settings.text_index_dir
+    before = TextIndex.load(text_settings, embedder=embedder).search(["psoriasis"], k=3)
     aside = directory.with_name(f".{directory.name}-old-123")
     directory.rename(aside)  # a build died after its first rename
-    with pytest.raises(ArtefactError, match=rf"interrupted while replacing it.*Rename {aside.name} back"):
+    index = TextIndex.load(text_settings, embedder=embedder)
+    assert index.search(["psoriasis"], k=3) == before and not aside.exists()
+    assert f"put back {aside.name}" in capsys.readouterr().err
+
+
+def test_a_reader_does_not_put_back_a_damaged_set_aside_index(text_settings: Settings, embedder) -> None:
+    directory = text_settings.text_index_dir
+    aside = directory.with_name(f".{directory.name}-old-123")
+    directory.rename(aside)
+    truncate(aside / FAISS_FILE)
+    with pytest.raises(ArtefactError, match=rf"not complete.*{FAISS_FILE}.*truncated.*`{REBUILD_TEXT}`"):
         TextIndex.load(text_settings, embedder=embedder)
 
 
@@ -253,7 +264,7 @@ def test_truncated_tokenizer_without_manifest_is_an_error_naming_it(stats_dir: P
 
 def test_stats_rebuild_swaps_whole_and_leaves_nothing_beside(stats_dir: Path, fixtures_dir: Path) -> None:
     build_index(jsonl_texts(fixtures_dir / "quco" / "corpus.jsonl"), stats_dir)
-    assert sorted(p.name for p in stats_dir.parent.iterdir()) == ["stats"]
+    assert sorted(p.name for p in stats_dir.parent.iterdir()) == ["stats", "stats.build.lock"]  # the lock stays
     assert LocalInfiniGramStats(stats_dir).count(["metformin"]) == [3]
 
 
@@ -359,6 +370,12 @@ def test_verify_all_reports_every_artefact_of_a_home(text_settings: Settings, bu
     assert checks["embedding cache"].status == "ok"
     empty = load_settings(home=text_settings.home / "nothing")
     assert [c.status for c in verify_all(empty)] == ["missing", "missing"]
+
+
+def test_a_stats_reader_puts_back_the_index_a_killed_build_set_aside(stats_dir: Path) -> None:
+    before = LocalInfiniGramStats(stats_dir).count(["metformin"])
+    stats_dir.rename(stats_dir.with_name(".stats-old-5"))
+    assert LocalInfiniGramStats(stats_dir).count(["metformin"]) == before == [3]
 
 
 def test_a_killed_stats_build_beside_the_index_makes_loading_verify_in_full(stats_dir: Path,

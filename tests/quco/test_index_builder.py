@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quco.index_builder import IndexBuildError, build_index, check_index_path, corpus_checksum, jsonl_texts, read_manifest
+from quco.index_builder import IndexBuildError, build_index, check_index_path, corpus_checksum, jsonl_texts, read_stats_manifest
 from quco.tokenizer import WordTokenizer
 
 
@@ -27,7 +27,7 @@ def test_manifest_records_what_the_index_was_built_from(tmp_path: Path, fixtures
     assert manifest.doc_count == 8 and manifest.total_tokens == 79
     assert manifest.token_dtype == "u16" and manifest.normaliser == "kgrag.text.normalise"
     assert manifest.corpus_sha256 == corpus_checksum(texts)
-    assert read_manifest(tmp_path / "idx") == manifest
+    assert read_stats_manifest(tmp_path / "idx") == manifest
     assert {"tokenized.0", "table.0", "offset.0", "tokenizer.json", "manifest.json"} <= {p.name for p in (tmp_path / "idx").iterdir()}
     tok = WordTokenizer.load(tmp_path / "idx" / "tokenizer.json")
     assert tok.vocab_size == manifest.vocab_size
@@ -37,8 +37,8 @@ def test_manifest_records_what_the_index_was_built_from(tmp_path: Path, fixtures
     other = tmp_path / "other.jsonl"
     other.write_text('{"text": "only warfarin here"}\n')
     assert build_index(jsonl_texts(other), tmp_path / "idx").corpus_sha256 != manifest.corpus_sha256
-    assert read_manifest(tmp_path / "idx").total_tokens == 3
-    assert not (tmp_path / "idx.building").exists()
+    assert read_stats_manifest(tmp_path / "idx").total_tokens == 3
+    assert not list(tmp_path.glob(".idx.staging-*"))
 
 
 def test_bad_corpora_are_named(tmp_path: Path) -> None:
