@@ -89,7 +89,7 @@ def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
     """Check every artefact under ``settings`` except the graph: text index, local statistics index,
     and each model's embedding cache. One :class:`ArtefactCheck` each; nothing raises for a damaged file.
     """
-    checks = [check(Path(settings.text_index_dir), full=full, kind=TEXT_INDEX_KIND,  # type: ignore[arg-type]
+    checks = [check(settings.text_index_dir, full=full, kind=TEXT_INDEX_KIND,
                     rebuild=TEXT_INDEX_REBUILD)]
     if settings.stats_uri.startswith("local://"):
         checks.append(check(Path(settings.stats_uri[len("local://"):]), full=full, kind=STATS_INDEX_KIND,
@@ -103,7 +103,7 @@ def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
 
 def check_artefacts(settings: Settings, *, full: bool) -> list[Check]:
     """Text index, local statistics index and embedding caches against their manifests."""
-    needed = {"text index": settings.retrieval_mode in ("text", "kg+text"),
+    needed = {"text index": settings.uses_text,
               "statistics index": settings.gate_mode == "gated"}
     checks = []
     for result in verify_all(settings, full=full):

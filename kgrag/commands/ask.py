@@ -28,13 +28,13 @@ def check_text_index_model(settings: Settings) -> None:
     (Loading an unknown KGRAG_EMBEDDING_MODEL first would try to download it, then fail with a network error.)
     A missing or unreadable index is left to ``TextIndex.load``, which names the problem.
     """
-    if settings.retrieval_mode not in ("text", "kg+text"):
+    if not settings.uses_text:
         return
     from kgrag.encoders.embeddings import settings_for_identity, settings_identity
     from kgrag.indexes.text_index import read_manifest
 
     try:
-        built = read_manifest(Path(settings.text_index_dir)).get("embedding_model")  # type: ignore[arg-type]
+        built = read_manifest(settings.text_index_dir).get("embedding_model")
     except (OSError, ValueError, AttributeError):
         return
     identity = settings_identity(settings)

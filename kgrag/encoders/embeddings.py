@@ -53,11 +53,18 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 @runtime_checkable
 class Embedder(Protocol):
+    """Texts to unit vectors, cached by content hash."""
+
     model_name: str
     dimension: int
+    thread_safe: bool  # encode() may be called from another thread (the pipeline embeds questions on a worker)
 
     def encode(self, texts: Sequence[str], *, persist: bool = True) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text; ``persist=False`` keeps new vectors in memory only."""
+        ...
+
+    def encode_once(self, texts: Sequence[str]) -> np.ndarray:
+        """The same vectors, none kept (cached ones read): for whole-graph builds whose vectors would not fit."""
         ...
 
 

@@ -132,7 +132,11 @@ class OpenAICompatibleGenerator:
                    temperature=settings.llm_temperature, timeout_s=settings.llm_timeout_s,
                    timeout_per_1k_tokens_s=settings.llm_timeout_per_1k_tokens_s, retries=settings.llm_retries)
 
+    def reset_cache(self) -> None:
+        """The server's prefix cache is the server's: nothing to forget here."""
+
     def close(self) -> None:
+        """Close the HTTP client."""
         self._client.close()
 
     # -- HTTP ------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,7 +64,7 @@ from kgrag.encoders.embeddings import Embedder, settings_for_identity, settings_
 from kgrag.encoders.model_files import slug
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.graph.base import GraphStore
-from kgrag.graph.schema import EdgeView, edge_sentence
+from kgrag.graph.schema import edge_sentence
 from kgrag.settings import Settings, mask_uri
 
 KIND = "edge vectors"
@@ -350,12 +350,6 @@ def _resume(staging: Path, meta: EdgeVectorsMeta) -> tuple[set[int], int]:
     return done, len(chunks)
 
 
-def _encoder(embedder: Embedder) -> Callable[[list[str]], np.ndarray]:
-    """Embed without keeping the vectors in the embedder's memory (a whole graph would not fit)."""
-    once = getattr(embedder, "encode_once", None)
-    return once if callable(once) else (lambda texts: embedder.encode(texts, persist=False))
-
-
 def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder, *, chunk_size: int = 20_000,
                        read_batch: int = 10_000, progress: bool = True,
                        stop_after_chunks: int | None = None) -> BuildReport:
@@ -371,7 +365,7 @@ def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder
     staging = staging_dir(target)
     identity = graph_identity(store)
     meta = EdgeVectorsMeta(model=embedder.model_name, dimension=embedder.dimension, graph=identity)
-    encode = _encoder(embedder)
+    encode = embedder.encode_once  # the vectors not kept in the embedder's memory (a whole graph would not fit)
     with _build_lock(staging):
         done, next_chunk = _resume(staging, meta)
         resumed = len(done)
@@ -396,7 +390,7 @@ def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder
 
         with tqdm(total=identity.edges, unit="edge", desc="edge vectors", disable=not progress,
                   file=sys.stderr) as bar:
-            for batch in _edge_batches(store, read_batch):
+            for batch in store.iter_edges(read_batch):
                 texts = [edge_sentence(edge) for edge in batch]
                 for key, text in zip(sentence_keys(texts).tolist(), texts):
                     if key not in done and key not in pending:
@@ -415,14 +409,6 @@ def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder
     size = sum(p.stat().st_size for p in target.iterdir() if p.is_file())
     return BuildReport(directory=str(target), edges=edges, sentences=len(done), embedded=embedded,
                        resumed=resumed, bytes=size, seconds=round(time.perf_counter() - started, 1))
-
-
-def _edge_batches(store: GraphStore, batch_size: int) -> Iterator[list[EdgeView]]:
-    iterate = getattr(store, "iter_edges", None)
-    if iterate is None:
-        raise KgragError(f"the {store.backend} graph store cannot list its edges (no iter_edges); "
-                         "set KGRAG_EDGE_VECTORS=off to embed sentences on demand")
-    yield from iterate(batch_size)
 
 
 def _merge(staging: Path, meta: EdgeVectorsMeta) -> Path:

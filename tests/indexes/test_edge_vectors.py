@@ -51,9 +51,14 @@ class _Counting:
         self.inner, self.model_name, self.dimension = inner, inner.model_name, inner.dimension
         self.texts: list[str] = []
 
+    thread_safe = False
+
     def encode(self, texts, *, persist=True):
         self.texts.extend(texts)
         return self.inner.encode(texts, persist=persist)
+
+    def encode_once(self, texts):
+        return self.encode(texts, persist=False)
 
 
 def _sentences(store) -> list[str]:
