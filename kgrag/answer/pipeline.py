@@ -231,7 +231,7 @@ class Pipeline:
         return Answer(question=q.text, question_id=q.id, task=q.task, text=reply.text, choice=reply.choice,
                       option_scores=reply.option_scores, selection_mode=self.settings.selection_mode,
                       abstained=reply.abstained, claims=claims, support=reply.support,
-                      support_confidence=reply.support_confidence, entities=linked.entities, evidence=reply.evidence,
+                      support_confidence=reply.support_confidence, decision=reply.decision, entities=linked.entities, evidence=reply.evidence,
                       dropped_evidence=found.dropped, gate=([stage1] if stage1 else []) + reply.gate, usage=usage,
                       timings_ms=dict(timings), trace=trace + reply.trace, settings=self.settings.public_dict())
 

@@ -65,7 +65,7 @@ from kgrag.graph.schema import EdgeView, edge_sentence
 from kgrag.evidence.ontology import ISA, IsaPath, Ontology
 from kgrag.settings import Settings
 from kgrag.text import normalise
-from kgrag.types import ClaimVerdict, Evidence, LinkedEntity, Question, SupportKind
+from kgrag.types import ClaimVerdict, Evidence, LinkedEntity, OptionFinding, Question, SupportKind
 from quco.stats.base import LOOKUP_FAILURES, CorpusStats
 
 CLASS_MEMBER = "INCLUDES_PCiC"
@@ -95,6 +95,12 @@ class OptionSupport(BaseModel):
         """Direct joins first; inferred joins only among options direct edges leave tied; then corpus, passages."""
         return (len(self.entities_joined), len(self.entities_inferred), self.cooccurrence or 0, len(self.passages))
 
+    def finding(self) -> OptionFinding:
+        """This support as the Answer records it: the joins and counts, and its evidence by id."""
+        return OptionFinding(option=self.option, entities_joined=list(self.entities_joined),
+                             entities_inferred=list(self.entities_inferred), cooccurrence=self.cooccurrence,
+                             passages=list(self.passages), evidence=[e.id for e in self.edges + self.inferred])
+
 
 class Verdict(BaseModel):
     """The evidence's decision for one question."""
@@ -105,6 +111,18 @@ class Verdict(BaseModel):
     supports: list[OptionSupport] = Field(default_factory=list)
     support: SupportKind | None = Field(default=None, description="What decided the choice (None: nothing did)")
     confidence: float | None = Field(default=None, description="The deciding support's confidence (direct: 1.0)")
+
+    def deciding(self) -> list[Evidence]:
+        """The evidence that decided the choice, each once, in the supports' order: the chosen option's edges and
+        inferred support (a true/false claim's support names no option); [] when nothing was chosen."""
+        if self.choice is None:
+            return []
+        found: dict[str, Evidence] = {}
+        for support in self.supports:
+            if support.option == self.choice or not support.option:
+                for edge in support.edges + support.inferred:
+                    found.setdefault(edge.id, edge)
+        return list(found.values())
 
 
 class Inferred(BaseModel):
