@@ -258,7 +258,6 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="Added to llm_timeout_s for every 1,000 prompt tokens (estimated) of a request."
     )
     llm_retries: int = Field(default=2, ge=0, description="Retries of a request that failed to connect or got a 5xx/429.")
-    llm_max_prompt_tokens: int = Field(default=6000, gt=0)
     option_scoring: OptionScoring = Field(
         default="label",
         description="label: one request per question, the next-token log-probability of each option's label; "

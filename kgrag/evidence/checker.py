@@ -87,10 +87,6 @@ class OptionSupport(BaseModel):
     passages: list[str] = Field(default_factory=list, description="Ids of retrieved passages naming it with an entity")
     cooccurrence: int | None = None
 
-    @property
-    def graph_score(self) -> int:
-        return len(self.entities_joined)
-
     def key(self) -> tuple[int, int, int, int]:
         """Direct joins first; inferred joins only among options direct edges leave tied; then corpus, passages."""
         return (len(self.entities_joined), len(self.entities_inferred), self.cooccurrence or 0, len(self.passages))

@@ -192,7 +192,7 @@ class OpenAICompatibleGenerator:
                     raise BackendUnavailableError(
                         f"LLM server {shown} rejected the request with {status}: {self._clean(response.text[:300])!r}. "
                         f"Check KGRAG_LLM_MODEL (a model the server serves), KGRAG_LLM_API_KEY, and that the prompt "
-                        f"fits the server's context (KGRAG_LLM_MAX_PROMPT_TOKENS).")
+                        f"fits the server's context (its max model length; the context part is KGRAG_CONTEXT_BUDGET_TOKENS).")
                 else:
                     return self._json(response, shown)
             time.sleep(self.backoff_s * 2**attempt)
