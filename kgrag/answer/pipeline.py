@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from kgrag.indexes.edge_vectors import EdgeVectorStore, open_edge_vectors
 from kgrag.encoders.embeddings import Embedder, embedder_from_settings
 from kgrag.errors import KgragError, QuestionError
-from kgrag.evidence.checker import EvidenceChecker, split_sentences
+from kgrag.evidence.checker import EvidenceChecker
+from kgrag.evidence.claims import split_sentences
 from kgrag.generators import Generator
 from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore

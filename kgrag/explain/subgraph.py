@@ -49,7 +49,7 @@ EdgeRole = Literal["deciding", "option", "claim", "context", "mention"]
 DEFAULT_MAX_NODES = 60
 _ROLE_RANK: dict[str, int] = {"deciding": 0, "option": 1, "claim": 2, "mention": 3, "context": 4}
 _PROVENANCE = " and Provenance of this association is "
-_INFERRED = " Inferred: "  # kgrag.evidence.checker.Inferred.evidence writes the edge's sentence, then this and the path
+_INFERRED = " Inferred: "  # kgrag.evidence.inference.Inferred.evidence writes the edge's sentence, then this and the path
 _INFERRED_KINDS = ("ontology", "class")
 
 
