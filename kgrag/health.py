@@ -31,7 +31,8 @@ from kgrag.indexes.artefacts import (
     ArtefactCheck,
     check,
 )
-from kgrag.encoders.embeddings import check_cache, settings_for_identity, settings_identity
+from kgrag.encoders.cache import check_cache
+from kgrag.encoders.embeddings import settings_for_identity, settings_identity
 from kgrag.errors import KgragError
 from kgrag.settings import Settings, mask_uri
 
