@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from kgrag.retrieval.graph_context import Candidate
+from kgrag.indexes.edge_vector_build import build_edge_vectors
 from kgrag.indexes.edge_vectors import (
     KEYS_FILE,
     META_FILE,
     REBUILD,
     VECTORS_FILE,
     EdgeVectorsError,
-    build_edge_vectors,
     edge_vectors_dir,
     load,
     open_edge_vectors,
