@@ -55,7 +55,7 @@ def main() -> None:
     Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=r.store, embedder=r.embedder,
              generator=pipeline.generator, text_index=r.text_index, stats=pipeline.stats,
              linker=r.linker).answer_batch(questions)
-    reset = getattr(pipeline.generator, "reset_cache", lambda: None)  # vLLM: no prompt served from its prefix cache
+    reset = pipeline.generator.reset_cache  # vLLM: no prompt served from its prefix cache
 
     reset()
     start = time.perf_counter()

@@ -91,10 +91,6 @@ class GraphAccumulator:
     def has_node(self, node_id: str) -> bool:
         return node_id in self._nodes
 
-    def node_label(self, node_id: str) -> str | None:
-        held = self._nodes.get(node_id)
-        return held.label if held else None
-
     @property
     def node_count(self) -> int:
         return len(self._nodes)

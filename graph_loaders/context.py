@@ -69,14 +69,6 @@ class LoadContext:
         self.graph.add_edge(record)
         self.source(source).edges += 1
 
-    def gene_by_symbol_or_entrez(self, symbol: str, entrez: str | None = None) -> str | None:
-        """Entrez id when given and known, else the symbol (official or synonym)."""
-        if entrez and entrez.strip().isdigit():
-            gene_id = self.genes.by_entrez(entrez)
-            if self.genes.known(gene_id) or not symbol:
-                return gene_id
-        return self.genes.by_symbol(symbol) if symbol else None
-
 
 def disease_node(node_id: str, name: str, *, synonyms: list[str] | None = None, xrefs: list[str] | None = None) -> NodeRecord:
     return NodeRecord(id=node_id, label="Disease", name=name, synonyms=synonyms or [], xrefs=xrefs or [])

@@ -91,10 +91,6 @@ class DiseaseIdentity:
             return self._mondo.get(found, found)
         return found
 
-    def mondo_ids(self) -> dict[str, str]:
-        """MONDO id -> canonical id for every MONDO term seen."""
-        return dict(self._mondo)
-
     def __len__(self) -> int:
         return len(self._xref)
 
@@ -127,9 +123,6 @@ class GeneIdentity:
 
     def by_entrez(self, entrez: str) -> str:
         return f"NCBIGene:{entrez.strip()}"
-
-    def known(self, gene_id: str) -> bool:
-        return gene_id in self.symbols
 
     def by_symbol(self, symbol: str) -> str | None:
         """Official symbol first, then an unambiguous synonym (old or new name)."""

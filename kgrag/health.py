@@ -31,7 +31,8 @@ from kgrag.indexes.artefacts import (
     check,
     wait_for_swap,
 )
-from kgrag.encoders.embeddings import check_cache, settings_for_identity, settings_identity
+from kgrag.encoders.cache import check_cache
+from kgrag.encoders.embeddings import settings_for_identity, settings_identity
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.settings import Settings, mask_uri
 
@@ -90,7 +91,7 @@ def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
     """Check every artefact under ``settings`` except the graph: text index, local statistics index,
     and each model's embedding cache. One :class:`ArtefactCheck` each; nothing raises for a damaged file.
     """
-    targets = [(Path(settings.text_index_dir), TEXT_INDEX_KIND, TEXT_INDEX_REBUILD)]  # type: ignore[arg-type]
+    targets = [(settings.text_index_dir, TEXT_INDEX_KIND, TEXT_INDEX_REBUILD)]
     if settings.stats_uri.startswith("local://"):
         targets.append((Path(settings.stats_uri[len("local://"):]), STATS_INDEX_KIND, STATS_INDEX_REBUILD))
     checks = []
@@ -111,7 +112,7 @@ def verify_all(settings: Settings, *, full: bool = True) -> list[ArtefactCheck]:
 
 def check_artefacts(settings: Settings, *, full: bool) -> list[Check]:
     """Text index, local statistics index and embedding caches against their manifests."""
-    needed = {"text index": settings.retrieval_mode in ("text", "kg+text"),
+    needed = {"text index": settings.uses_text,
               "statistics index": settings.gate_mode == "gated"}
     checks = []
     for result in verify_all(settings, full=full):

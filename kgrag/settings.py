@@ -259,7 +259,8 @@ class Settings(BaseSettings):
     )
 
     # --- text index ---------------------------------------------------------------------------
-    text_index_dir: Path | None = None
+    text_index_dir: Path = Field(default_factory=lambda data: Path(data.get("home") or default_home()) / "text_index",
+                                 description="The FAISS text index's folder (default <home>/text_index).")
     text_index_type: Literal["auto", "flat", "hnsw", "ivfpq"] = "auto"
     text_top_k: int = Field(default=10, gt=0)
     text_fusion: Literal["dense", "bm25", "rrf"] = "rrf"
@@ -293,7 +294,6 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="Added to llm_timeout_s for every 1,000 prompt tokens (estimated) of a request."
     )
     llm_retries: int = Field(default=2, ge=0, description="Retries of a request that failed to connect or got a 5xx/429.")
-    llm_max_prompt_tokens: int = Field(default=6000, gt=0)
     option_scoring: OptionScoring = Field(
         default="label",
         description="label: one request per question, the next-token log-probability of each option's label; "
@@ -397,11 +397,19 @@ class Settings(BaseSettings):
     def _fill_paths(self) -> "Settings":
         if not self.graph_uri:
             self.graph_uri = f"ladybug://{(self.home / 'graph.lbug').resolve()}"
-        if self.text_index_dir is None:
-            self.text_index_dir = self.home / "text_index"
         if not self.stats_uri:
             self.stats_uri = default_stats_uri(self.home)
         return self
+
+    @property
+    def uses_graph(self) -> bool:
+        """Whether retrieval asks the graph (``retrieval_mode`` kg or kg+text)."""
+        return self.retrieval_mode in ("kg", "kg+text")
+
+    @property
+    def uses_text(self) -> bool:
+        """Whether retrieval asks the text index (``retrieval_mode`` text or kg+text)."""
+        return self.retrieval_mode in ("text", "kg+text")
 
     def public_dict(self) -> dict[str, Any]:
         """Settings as plain JSON data with secrets masked (for traces and reports)."""

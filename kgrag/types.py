@@ -181,6 +181,36 @@ class ClaimVerdict(BaseModel):
     confidence: float | None = Field(default=None, description="graph: 1.0; inferred: its own, lower confidence")
 
 
+DecidedBy = Literal["evidence", "llm-tied", "llm", "abstained"]
+"""Who chose among a question's options: ``evidence`` the evidence check; ``llm-tied`` the LLM among the options the
+evidence left tied; ``llm`` the LLM among all of them (the check found nothing, or did not run); ``abstained``
+nobody (evidence selection alone, and the evidence did not decide)."""
+
+
+class OptionFinding(BaseModel):
+    """What the evidence check found for one option (MCQ), or for the claim of a true/false statement."""
+
+    option: str
+    entities_joined: list[str] = Field(default_factory=list, description="Question entity ids joined by a graph edge")
+    entities_inferred: list[str] = Field(default_factory=list, description="Question entity ids joined only by "
+                                         "inferred support (an edge of a subtype or of a class member)")
+    cooccurrence: int | None = Field(default=None, description="Summed corpus co-occurrence with the question's entities")
+    passages: list[str] = Field(default_factory=list, description="Ids of retrieved passages naming it with an entity")
+    evidence: list[str] = Field(default_factory=list, description="Ids of its supporting evidence (edge keys; an "
+                                "inferred support's key)")
+
+
+class Decision(BaseModel):
+    """What decided the choice of a question with options, as data (the trace says the same in words)."""
+
+    by: DecidedBy
+    reason: str = Field(default="", description="The evidence check's reason ('' where the check did not run)")
+    tied: list[str] = Field(default_factory=list, description="Options the evidence left tied at the top")
+    evidence: list[str] = Field(default_factory=list, description="Ids of the Evidence that decided the choice, when "
+                                "the evidence check decided it (each is in the Answer's evidence)")
+    options: list[OptionFinding] = Field(default_factory=list, description="What the check found, option by option")
+
+
 class Usage(BaseModel):
     """Tokens, LLM calls and retrievals of one answer; usages add up with ``+``."""
 
@@ -210,6 +240,7 @@ class Reply(BaseModel):
     abstained: bool = False
     support: SupportKind | None = Field(default=None, description="What decided the choice, where evidence did")
     support_confidence: float | None = None
+    decision: Decision | None = Field(default=None, description="What decided the choice (questions with options)")
     evidence: list[Evidence] = Field(default_factory=list)
     gate: list[GateDecision] = Field(default_factory=list)
     trace: list[str] = Field(default_factory=list)
@@ -235,6 +266,9 @@ class Answer(BaseModel):
     support: SupportKind | None = Field(default=None, description="What decided the choice when evidence did: direct "
                                         "edges, or inferred (ontology, class), corpus, passage, identifier")
     support_confidence: float | None = Field(default=None, description="The deciding support's confidence (direct: 1.0)")
+    decision: Decision | None = Field(default=None, description="For a question with options: who chose (evidence, the "
+                                      "LLM among tied options, the LLM, nobody), the evidence check's reason and "
+                                      "findings, and the ids of the evidence that decided")
     entities: list[LinkedEntity] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     dropped_evidence: int = Field(default=0, description="Candidate evidence removed by pruning")

@@ -87,6 +87,12 @@ class CountingGenerator:
     def count_tokens(self, texts):
         return self.inner.count_tokens(texts)
 
+    def reset_cache(self):
+        pass
+
+    def close(self):
+        pass
+
 
 @pytest.fixture()
 def store(tiny_store):

@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 
 from kgrag.answer.retriever import Linked
-from kgrag.evidence.checker import split_sentences
+from kgrag.evidence.claims import split_sentences
 from kgrag.graph.schema import EDGE_TYPES
 from kgrag.retrieval.linking import GENERIC_WORDS
 from kgrag.settings import Settings

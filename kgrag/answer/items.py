@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kgrag.answer.retriever import Linked, Retrieved
-from kgrag.evidence.checker import split_sentences
+from kgrag.evidence.claims import split_sentences
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import NodeRecord
 from kgrag.graph.strength import strength_of

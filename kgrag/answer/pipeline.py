@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from kgrag.indexes.edge_vectors import EdgeVectorStore, open_edge_vectors
 from kgrag.encoders.embeddings import Embedder, embedder_from_settings
 from kgrag.errors import KgragError, QuestionError
-from kgrag.evidence.checker import EvidenceChecker, split_sentences
+from kgrag.evidence.checker import EvidenceChecker
+from kgrag.evidence.claims import split_sentences
 from kgrag.generators import Generator
 from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore
@@ -132,12 +133,12 @@ class Pipeline:
     def from_settings(cls, settings: Settings | None = None) -> "Pipeline":
         settings = settings or load_settings()
         store = None
-        if settings.retrieval_mode in ("kg", "kg+text") or settings.selection_mode != "llm":
+        if settings.uses_graph or settings.selection_mode != "llm":
             store = _open_built_graph(settings)
         embedder = embedder_from_settings(settings)
         edge_vectors = open_edge_vectors(settings, store, embedder)
         text_index = None
-        if settings.retrieval_mode in ("text", "kg+text"):
+        if settings.uses_text:
             from kgrag.indexes.text_index import TextIndex  # faiss: imported only when a text index is used
 
             text_index = TextIndex.load(settings, embedder=embedder)
@@ -171,9 +172,8 @@ class Pipeline:
 
     def _graph_remembering(self) -> AbstractContextManager[None]:
         """The store's ``remembering`` block for one batch: the neighbourhoods the graph context fetched also answer
-        the option edges and the evidence checker's edges (kgrag.graph.base); a store without one reads as usual."""
-        remembering = getattr(self.store, "remembering", None)
-        return remembering() if remembering is not None else nullcontext()
+        the option edges and the evidence checker's edges (kgrag.graph.base); without a store, an empty block."""
+        return self.store.remembering() if self.store is not None else nullcontext()
 
     def _answer_batch(self, qs: list[Question]) -> list[Answer]:
         timer = StageTimer()
@@ -203,7 +203,7 @@ class Pipeline:
     def _start_query_vectors(self, worker: ThreadPoolExecutor, texts: list[str]) -> Future[Any] | None:
         """The questions' embeddings started on ``worker``, when retrieval may run and the embedder allows
         calls from another thread (``thread_safe``); else None (the retriever embeds them before pruning)."""
-        if self.settings.retrieval_mode == "none" or not getattr(self.retriever.embedder, "thread_safe", False):
+        if self.settings.retrieval_mode == "none" or not self.retriever.embedder.thread_safe:
             return None
         return worker.submit(self.retriever.query_vectors, texts)
 
@@ -269,20 +269,20 @@ class Pipeline:
                 reply: Reply, claims: list[ClaimVerdict], context_tokens: int, timings: dict[str, float]) -> Answer:
         """One Answer from what each stage gave for the question, with the backends and stages in its trace."""
         trace = self._backends() + ([found.trace] if found.trace else [])
-        if retrieved and not any(e.kind == "kg" for e in found.evidence) and self.settings.retrieval_mode in ("kg", "kg+text"):
+        if retrieved and not any(e.kind == "kg" for e in found.evidence) and self.settings.uses_graph:
             trace.append("no graph context found" + ("" if linked.entities else " (no entity linked)"))
         usage = Usage(retrievals=int(retrieved), context_tokens=context_tokens) + reply.usage
         return Answer(question=q.text, question_id=q.id, task=q.task, text=reply.text, choice=reply.choice,
                       option_scores=reply.option_scores, selection_mode=self.settings.selection_mode,
                       writer=None if q.options else self.writer.name,
                       abstained=reply.abstained, claims=claims, support=reply.support,
-                      support_confidence=reply.support_confidence, entities=linked.entities, evidence=reply.evidence,
+                      support_confidence=reply.support_confidence, decision=reply.decision, entities=linked.entities, evidence=reply.evidence,
                       dropped_evidence=found.dropped, gate=([stage1] if stage1 else []) + reply.gate, usage=usage,
                       timings_ms=dict(timings), trace=trace + reply.trace, settings=self.settings.public_dict())
 
     def _backends(self) -> list[str]:
         s, backends = self.settings, self.retriever.describe()
-        stats = getattr(self.stats, "description", "none") if self.stats is not None else "none"
+        stats = self.stats.description if self.stats is not None else "none"
         return [f"generator={self.generator.name}", f"graph={backends['graph']}", f"text_index={backends['text_index']}",
                 f"corpus_stats={stats}", f"edge_vectors={backends['edge_vectors']}", f"retrieval_mode={s.retrieval_mode}",
                 f"gate_mode={s.gate_mode}", f"selection_mode={s.selection_mode}", f"option_scoring={s.option_scoring}"]
@@ -291,9 +291,7 @@ class Pipeline:
         """Close the graph store and the generator (vLLM's engine, an HTTP client)."""
         if self.store is not None:
             self.store.close()
-        close = getattr(self.generator, "close", None)
-        if close is not None:
-            close()
+        self.generator.close()
 
 
 @contextmanager

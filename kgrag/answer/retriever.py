@@ -123,7 +123,7 @@ class Retriever:
 
     def _kg_candidates(self, linked: Sequence[Linked], active: Sequence[bool]) -> list[list[Candidate]]:
         out: list[list[Candidate]] = [[] for _ in linked]
-        if self.store is None or self.settings.retrieval_mode not in ("kg", "kg+text"):
+        if self.store is None or not self.settings.uses_graph:
             return out
         asked = [i for i, a in enumerate(active) if a]
         got = gather_kg(self.store, [linked[i].entities for i in asked], [linked[i].option_nodes for i in asked],
@@ -134,7 +134,7 @@ class Retriever:
 
     def _text_candidates(self, queries: Sequence[str], active: Sequence[bool]) -> list[list[Candidate]]:
         out: list[list[Candidate]] = [[] for _ in queries]
-        if self.text_index is None or self.settings.retrieval_mode not in ("text", "kg+text"):
+        if self.text_index is None or not self.settings.uses_text:
             return out
         asked = [i for i, a in enumerate(active) if a]
         if not asked:
@@ -183,12 +183,12 @@ class Retriever:
 
     def query_vectors(self, queries: Sequence[str]) -> np.ndarray:
         """The queries' unit vectors (kept in memory only: a question is not a candidate sentence)."""
-        return self.embedder.encode(list(queries), persist=False)  # type: ignore[call-arg]
+        return self.embedder.encode(list(queries), persist=False)
 
     def candidate_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of distinct candidate texts: the edge-vector store's, the embedder's for the rest."""
         if not texts:
-            return np.zeros((0, getattr(self.embedder, "dimension", 1)), dtype=np.float32)
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         if self.edge_vectors is None:
             return self.embedder.encode(list(texts))
         found, vectors = self.edge_vectors.lookup(texts)
@@ -199,7 +199,7 @@ class Retriever:
 
     def describe(self) -> dict[str, str]:
         """The backends this retriever uses, for the Answer's trace: ``graph``, ``text_index``, ``edge_vectors``."""
-        graph = getattr(self.store, "backend", "none") if self.store is not None else "none"
+        graph = self.store.backend if self.store is not None else "none"
         if self.edge_vectors is not None:
             vectors = f"precomputed ({self.edge_vectors.describe()})"
         else:

@@ -24,12 +24,12 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from kgrag.evidence.checker import EvidenceChecker, Verdict
+from kgrag.evidence.checker import EvidenceChecker
 from kgrag.generators.base import Generator, Prompt
 from kgrag.answer.prompts import build_prompt, option_labels
 from kgrag.answer.retriever import Linked
 from kgrag.settings import Settings
-from kgrag.types import Evidence, Question, Reply, Usage
+from kgrag.types import Decision, Evidence, Question, Reply, Usage
 
 
 class Scored(BaseModel):
@@ -59,16 +59,24 @@ class Selector:
             verdicts = self.checker.decide(qs, [x.entities for x in linked], [x.option_nodes for x in linked], evidence)
             for i, (reply, verdict) in enumerate(zip(replies, verdicts)):
                 reply.trace.append(f"evidence: {verdict.reason}")
+                found = Decision(by="llm", reason=verdict.reason, tied=list(verdict.tied),
+                                 options=[s.finding() for s in verdict.supports])
                 if verdict.choice is not None:
                     reply.choice = reply.text = verdict.choice
                     reply.support, reply.support_confidence = verdict.support, verdict.confidence
-                    reply.evidence = with_support(reply.evidence, verdict)
+                    deciding = verdict.deciding()
+                    reply.evidence = with_support(reply.evidence, deciding)
+                    reply.decision = found.model_copy(update={"by": "evidence", "evidence": [e.id for e in deciding]})
                     open_options.pop(i, None)
                 elif mode == "llm+evidence" and verdict.tied:
                     open_options[i] = verdict.tied
+                    reply.decision = found.model_copy(update={"by": "llm-tied"})
                 elif mode == "evidence":
                     reply.abstained = True
                     reply.text = f"abstained: {verdict.reason}"
+                    reply.decision = found.model_copy(update={"by": "abstained"})
+                else:
+                    reply.decision = found
         asked = sorted(open_options)
         if asked:
             scored = self.score_options([qs[i] for i in asked], [evidence[i] for i in asked],
@@ -77,6 +85,7 @@ class Selector:
                 options, reply = open_options[i], replies[i]
                 reply.choice = reply.text = options[int(np.argmax(result.scores))]
                 reply.option_scores = dict(zip(options, result.scores))
+                reply.decision = reply.decision or Decision(by="llm")
                 reply.trace.extend(result.trace)
                 reply.usage = Usage(llm_calls=1, prompt_tokens=result.prompt_tokens)
         return replies
@@ -117,18 +126,16 @@ class Selector:
         return [Scored(scores=row or [], prompt_tokens=t, trace=trace) for row, t, trace in zip(scores, tokens, traces)]
 
 
-def with_support(evidence: Sequence[Evidence], verdict: Verdict) -> list[Evidence]:
-    """The evidence, and after it the edges that decided the verdict's choice (each once), so the answer shows
+def with_support(evidence: Sequence[Evidence], deciding: Sequence[Evidence]) -> list[Evidence]:
+    """The evidence, and after it the edges that decided a choice (:meth:`Verdict.deciding`), so the answer shows
     its provenance. A deciding edge already retrieved is replaced by the verdict's copy (keeping its score),
     which says how it supports the choice (direct, or inferred with its path and confidence)."""
     out = list(evidence)
     have = {e.id: k for k, e in enumerate(out)}
-    for support in verdict.supports:
-        if support.option == verdict.choice or not support.option:
-            for edge in support.edges + support.inferred:
-                if edge.id not in have:
-                    have[edge.id] = len(out)
-                    out.append(edge)
-                elif out[have[edge.id]].support is None:
-                    out[have[edge.id]] = edge.model_copy(update={"score": out[have[edge.id]].score})
+    for edge in deciding:
+        if edge.id not in have:
+            have[edge.id] = len(out)
+            out.append(edge)
+        elif out[have[edge.id]].support is None:
+            out[have[edge.id]] = edge.model_copy(update={"score": out[have[edge.id]].score})
     return out

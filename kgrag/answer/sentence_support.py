@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 
 from kgrag.answer.evidence_writer import content_words
-from kgrag.evidence.checker import split_sentences
+from kgrag.evidence.claims import split_sentences
 from kgrag.types import ClaimVerdict, Evidence, Question
 
 LEXICAL_SUPPORT = 0.6

@@ -28,7 +28,7 @@ def check_text_index_model(settings: Settings) -> None:
     The check is :func:`kgrag.indexes.text_index.check_index_model`, the one ``TextIndex.load`` and
     ``kgrag doctor`` make; a missing or unreadable index is left to ``TextIndex.load``, which names the problem.
     """
-    if settings.retrieval_mode not in ("text", "kg+text"):
+    if not settings.uses_text:
         return
     from kgrag.indexes.text_index import check_index_model
 

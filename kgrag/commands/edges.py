@@ -18,7 +18,8 @@ def build_edge_vectors(
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
 ) -> None:
     """Embed each edge's sentence once into a memory-mapped store beside the graph (resumable; progress bar)."""
-    from kgrag.indexes.edge_vectors import build_edge_vectors as build, graph_identity
+    from kgrag.indexes.edge_vector_build import build_edge_vectors as build
+    from kgrag.indexes.edge_vectors import graph_identity
     from kgrag.encoders.embeddings import embedder_from_settings
     from kgrag.commands.common import built_graph
     from kgrag.errors import KgragError

@@ -1,3 +1,3 @@
-"""Text encoders: the sentence-transformers embedder and its disk cache (``embeddings``), the onnxruntime
-export (``onnx``), and where packaged models are found (``model_files``).
+"""Text encoders: the sentence-transformers embedder (``embeddings``), its disk cache (``cache``), the
+onnxruntime export (``onnx``), and where packaged models are found (``model_files``).
 """

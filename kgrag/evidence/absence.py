@@ -24,11 +24,13 @@ table for the built graph.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import combinations
 
 from pydantic import BaseModel, Field
 
 from kgrag.graph.base import GraphStore
+from kgrag.types import LinkedEntity
 
 MIN_PAIRS = 100  # a source with fewer pairs of a relation gives too noisy an overlap to estimate from
 
@@ -91,3 +93,30 @@ def _estimate(labels: tuple[str, str], pairs: dict[tuple[str, str], set[str]], m
     coverage = min((min(1.0, len(pairs) / max(e.estimated_total, 1.0)) for e in estimates), default=None)
     return RelationCoverage(labels=labels, pairs=len(pairs), sources={s: len(m) for s, m in sorted(by_source.items())},
                             estimates=estimates, coverage=coverage)
+
+
+class AbsenceRule:
+    """When no edge counts against a true/false claim: each of the claim's entity pairs' relations covered at least
+    ``min_coverage`` (None: never, the default). The graph's coverage is measured the first time it is needed."""
+
+    def __init__(self, store: GraphStore | None, min_coverage: float | None) -> None:
+        self.store = store
+        self.min_coverage = min_coverage
+        self._coverage: dict[tuple[str, str], RelationCoverage] | None = None  # measured on first need
+
+    def coverage(self) -> dict[tuple[str, str], RelationCoverage]:
+        """Each label pair's measured coverage in the graph (one pass over its edges, the first time)."""
+        if self._coverage is None:
+            self._coverage = relation_coverage(self.store) if self.store is not None else {}
+        return self._coverage
+
+    def against(self, pairs: Sequence[tuple[LinkedEntity, LinkedEntity]]) -> RelationCoverage | None:
+        """The least-covered relation of the claim's entity pairs, if every one is covered at least
+        ``min_coverage`` (absence then counts against the claim); None otherwise, or when absence is off."""
+        if self.min_coverage is None or not pairs:
+            return None
+        coverage = self.coverage()
+        found = [coverage.get(label_pair(a.label, b.label)) for a, b in pairs]
+        if any(c is None or c.coverage is None or c.coverage < self.min_coverage for c in found):
+            return None
+        return min(found, key=lambda c: c.coverage)  # type: ignore[arg-type, return-value]

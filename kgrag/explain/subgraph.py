@@ -5,8 +5,9 @@ linked entities and its options (the chosen one marked, the gold one too when gi
 evidence with their type, sources and evidence properties, the passages that name an entity or option, and
 the claim verdicts of a free-text answer. Each edge has a role saying why it is there:
 
-* ``deciding``: the evidence chose the answer and this edge is its support (an edge joining the chosen
-  option to a question entity; for a true/false statement, an edge joining the statement's entities);
+* ``deciding``: the evidence chose the answer and this edge is its support, as the selector recorded it in
+  ``Answer.decision.evidence`` (an edge joining the chosen option to a question entity; for a true/false
+  statement, an edge joining the statement's entities; inferred support with its steps);
 * ``option``: an edge joining an option to a question entity that did not decide alone (a tie the LLM
   broke, or a selection by the LLM);
 * ``context``: the rest of the graph context; ``mention``: a passage naming an entity or option;
@@ -16,8 +17,9 @@ A picture stays readable up to about 60 nodes, so the subgraph keeps the questio
 edges in the order deciding, option, claim, mention (passages), context (the question entities taking turns,
 most similar first), while the node cap
 allows; ``edges_left_out`` says how many it left out. Node names and labels are read back from each edge's
-KG-RAG sentence (checked by writing the sentence again with :func:`kgrag.graph.schema.edge_sentence`), so
-nothing beyond what an Answer already carries is needed.
+KG-RAG sentence (checked by writing the sentence again with :func:`kgrag.graph.schema.edge_sentence`), and what
+decided from ``Answer.decision`` (never from the trace, which is for people), so nothing beyond what an Answer
+already carries is needed.
 
 Example::
 
@@ -47,7 +49,7 @@ EdgeRole = Literal["deciding", "option", "claim", "context", "mention"]
 DEFAULT_MAX_NODES = 60
 _ROLE_RANK: dict[str, int] = {"deciding": 0, "option": 1, "claim": 2, "mention": 3, "context": 4}
 _PROVENANCE = " and Provenance of this association is "
-_INFERRED = " Inferred: "  # kgrag.evidence.checker.Inferred.evidence writes the edge's sentence, then this and the path
+_INFERRED = " Inferred: "  # kgrag.evidence.inference.Inferred.evidence writes the edge's sentence, then this and the path
 _INFERRED_KINDS = ("ontology", "class")
 
 
@@ -100,8 +102,9 @@ class EvidenceSubgraph(BaseModel):
     gold: str | None = None
     option_scores: dict[str, float] | None = Field(default=None, description="The LLM's option scores, when it chose")
     abstained: bool = False
-    decided_by: str = Field(description="evidence, llm among tied options, llm, abstained, generated text")
-    decision: str = Field(default="", description="The evidence check's reason, as in the Answer's trace")
+    decided_by: str = Field(description="evidence, llm among the options the evidence left tied, llm, abstained, "
+                            "generated text, or not recorded (an Answer without a decision)")
+    decision: str = Field(default="", description="The evidence check's reason (Answer.decision.reason)")
     gate: list[str] = Field(default_factory=list, description="The gate's decisions, one line each")
     nodes: list[SubgraphNode] = Field(default_factory=list)
     edges: list[SubgraphEdge] = Field(default_factory=list)
@@ -199,25 +202,26 @@ def edge_endpoints(ev: "Evidence") -> tuple[NodeRef, str, NodeRef] | None:
 # --- what decided ------------------------------------------------------------------------------------
 
 
+_DECIDED_BY = {"evidence": "evidence", "llm-tied": "llm among the options the evidence left tied", "llm": "llm",
+               "abstained": "abstained"}
+
+
 def _decision(answer: "Answer", options: list[str]) -> tuple[str, str]:
-    """(decided_by, the evidence check's reason) from what the Answer carries."""
-    reason = next((t.removeprefix("evidence: ") for t in answer.trace if t.startswith("evidence: ")), "")
+    """(decided_by, the evidence check's reason) from the Answer's :class:`~kgrag.types.Decision`."""
+    reason = answer.decision.reason if answer.decision is not None else ""
     if answer.abstained:
         return "abstained", reason
     if not options:
         return "generated text", reason
-    if answer.selection_mode != "llm" and answer.choice is not None and answer.option_scores is None:
-        return "evidence", reason
-    if answer.option_scores is not None and reason.startswith("tie between"):
-        return "llm among the options the evidence left tied", reason
-    return "llm", reason
+    if answer.decision is None:
+        return "not recorded", reason
+    return _DECIDED_BY[answer.decision.by], reason
 
 
 def _gate_lines(answer: "Answer") -> list[str]:
     lines = [f"gate stage {g.stage}: {'retrieve' if g.retrieve else 'no retrieval'} ({g.reason})" for g in answer.gate]
     if not lines:
-        mode = answer.settings.get("gate_mode") or next(
-            (t.removeprefix("gate_mode=") for t in answer.trace if t.startswith("gate_mode=")), "unknown")
+        mode = answer.settings.get("gate_mode") or "unknown"
         retrieved = answer.usage.retrievals > 0
         lines.append(f"gate: mode {mode}, {'retrieved' if retrieved else 'no retrieval'}")
     return lines
@@ -236,6 +240,9 @@ class _Builder:
         self.nodes: dict[str, SubgraphNode] = {}
         self.edges: list[SubgraphEdge] = []
         self.entity_ids = {e.node_id for e in answer.entities}
+        decision = answer.decision
+        # the evidence that decided the choice, as the selector recorded it (only when the evidence chose)
+        self.deciding = set(decision.evidence) if decision is not None and decision.by == "evidence" else set()
 
     def _is(self, option: str | None, other: str | None) -> bool:
         return option is not None and other is not None and option_key(option) == option_key(other)
@@ -259,13 +266,10 @@ class _Builder:
             node.chosen = self._is(option, self.answer.choice)
             node.gold = self._is(option, self.gold)
 
-    def add_graph_edges(self, decided_by: str) -> None:
-        evidence_decided = decided_by == "evidence"
-        fixed = self.answer.task in TASK_OPTIONS
-        mentions = {e.node_id: e.mention for e in self.answer.entities}
+    def add_graph_edges(self) -> None:
         for ev in self.answer.evidence:
             if ev.support in _INFERRED_KINDS:
-                self._add_inferred(ev, evidence_decided)
+                self._add_inferred(ev)
                 continue
             ends = edge_endpoints(ev)
             if ends is None:
@@ -276,24 +280,17 @@ class _Builder:
                 option_node = target.id if source.id in self.entity_ids else source.id
             self.add_node(source, ev.option if option_node == source.id else None)
             self.add_node(target, ev.option if option_node == target.id else None)
-            if ev.option is not None:
-                role: EdgeRole = "deciding" if evidence_decided and self._is(ev.option, self.answer.choice) else "option"
-            elif (fixed and evidence_decided and source.id in self.entity_ids and target.id in self.entity_ids
-                  and mentions.get(source.id) != mentions.get(target.id)):
-                role = "deciding"  # a true/false (yes/no) statement's entities joined: the claim's support
-            else:
-                role = "context"
+            role: EdgeRole = "deciding" if ev.id in self.deciding else ("option" if ev.option is not None else "context")
             self.edges.append(SubgraphEdge(source=source.id, target=target.id, type=edge_type, id=ev.id, role=role,
                                            sources=list(ev.sources), properties=dict(ev.properties), score=ev.score,
                                            option=ev.option, text=ev.text))
 
-    def _add_inferred(self, ev: "Evidence", evidence_decided: bool) -> None:
+    def _add_inferred(self, ev: "Evidence") -> None:
         """Inferred support: its edge (when it has one) and each is-a or membership step of its path, one role."""
         steps = [parts for parts in (_split_key(k) for k in ev.path) if parts is not None]
         if not steps:
             return
-        chosen = ev.option is None or self._is(ev.option, self.answer.choice)
-        role: EdgeRole = "deciding" if evidence_decided and chosen else ("option" if ev.option else "context")
+        role: EdgeRole = "deciding" if ev.id in self.deciding else ("option" if ev.option else "context")
         ends = edge_endpoints(ev)
         names: dict[str, NodeRef] = {}
         if ends is not None:
@@ -413,7 +410,7 @@ def build_subgraph(answer: "Answer", *, options: list[str] | None = None, gold: 
     decided_by, reason = _decision(answer, options)
     builder = _Builder(answer, list(options), gold)
     builder.add_entities()
-    builder.add_graph_edges(decided_by)
+    builder.add_graph_edges()
     builder.add_options()
     unlinked = builder.add_passages()
     builder.add_claims()

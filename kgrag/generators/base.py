@@ -70,6 +70,16 @@ class Generator(Protocol):
         """Token counts with the model's own tokenizer."""
         ...
 
+    def reset_cache(self) -> None:
+        """Forget cached prompt prefixes (vLLM's prefix cache; benchmarks time cold prompts with it); a backend
+        without such a cache does nothing."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds open (vLLM's engine, an HTTP client); a backend holding nothing does
+        nothing. Once is enough; a second call does nothing."""
+        ...
+
 
 def label_token_ids(tokenizer, labels: Sequence[str]) -> list[int]:
     """The first token id of each label as the start of a reply; labels must start with distinct tokens."""

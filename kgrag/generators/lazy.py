@@ -79,13 +79,11 @@ class LazyGenerator:
 
     def reset_cache(self) -> None:
         """The backend's prefix cache forgotten (vLLM); nothing to forget before it is loaded."""
-        reset = getattr(self._generator, "reset_cache", None)
-        if reset is not None:
-            reset()
+        if self._generator is not None:
+            self._generator.reset_cache()
 
     def close(self) -> None:
         """Close the backend if it was opened (vLLM's engine, the HTTP client)."""
-        close = getattr(self._generator, "close", None)
-        if close is not None:
-            close()
+        if self._generator is not None:
+            self._generator.close()
 

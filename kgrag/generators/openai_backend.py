@@ -132,7 +132,11 @@ class OpenAICompatibleGenerator:
                    temperature=settings.llm_temperature, timeout_s=settings.llm_timeout_s,
                    timeout_per_1k_tokens_s=settings.llm_timeout_per_1k_tokens_s, retries=settings.llm_retries)
 
+    def reset_cache(self) -> None:
+        """The server's prefix cache is the server's: nothing to forget here."""
+
     def close(self) -> None:
+        """Close the HTTP client."""
         self._client.close()
 
     # -- HTTP ------------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ class OpenAICompatibleGenerator:
                     raise BackendUnavailableError(
                         f"LLM server {shown} rejected the request with {status}: {self._clean(response.text[:300])!r}. "
                         f"Check KGRAG_LLM_MODEL (a model the server serves), KGRAG_LLM_API_KEY, and that the prompt "
-                        f"fits the server's context (KGRAG_LLM_MAX_PROMPT_TOKENS).")
+                        f"fits the server's context (its max model length; the context part is KGRAG_CONTEXT_BUDGET_TOKENS).")
                 else:
                     return self._json(response, shown)
             time.sleep(self.backoff_s * 2**attempt)

@@ -108,6 +108,12 @@ class TransformersGenerator:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return token_counts(self.tokenizer, texts)
 
+    def reset_cache(self) -> None:
+        """No prefix cache to forget (each call runs its prompts afresh)."""
+
+    def close(self) -> None:
+        """Nothing held open (the model is released with this object)."""
+
     # -- generation ----------------------------------------------------------------------------
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:

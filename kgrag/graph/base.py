@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from kgrag.graph.rows import check_edge_types, check_labels, dedupe_views, normalise_keys, unique
@@ -29,9 +30,9 @@ class GraphStore(Protocol):
       restricted to ``edge_types``, at most ``limit_per_node`` per seed node, in one call (one
       round-trip on a server; the embedded store runs one primary-key query per seed in-process).
     - ``edges_between`` returns the edges joining any node of ``ids_a`` to any of ``ids_b``.
-    - ``remembering()`` (optional; both backends have it): a block of reads in which the complete one-hop
-      neighbourhoods already fetched answer later ``neighbourhood`` and ``edges_between`` calls about those
-      nodes without a query (the pipeline opens one per batch).
+    - ``remembering()``: a block of reads in which the complete one-hop neighbourhoods already fetched answer
+      later ``neighbourhood`` and ``edges_between`` calls about those nodes without a query (the pipeline opens
+      one per batch).
     - ``iter_edges`` streams every edge once, in batches, optionally of some edge types only
       (``kgrag build-edge-vectors`` reads them all; :class:`kgrag.evidence.ontology.Ontology` the is-a edges).
     - ``get_nodes``, ``find_by_name``, ``neighbourhood`` and ``edges_between`` find their nodes
@@ -44,6 +45,7 @@ class GraphStore(Protocol):
 
     backend: str
     location: str  # the graph's file or redacted URI, for messages
+    path: Path | None  # the embedded store's file (its manifest lies beside it); None for a server's graph
 
     def create_schema(self) -> None: ...
 
@@ -67,6 +69,10 @@ class GraphStore(Protocol):
     ) -> list[EdgeView]: ...
 
     def edges_between(self, ids_a: Sequence[str], ids_b: Sequence[str]) -> list[EdgeView]: ...
+
+    def remembering(self) -> AbstractContextManager[None]:
+        """A block of reads in which fetched one-hop neighbourhoods answer later reads about their nodes."""
+        ...
 
     def iter_edges(self, batch_size: int = 5000, edge_types: Sequence[str] | None = None) -> Iterator[list[EdgeView]]:
         """Every edge (of ``edge_types`` only, when given), streamed in batches (endpoints, type, sources; no
@@ -104,6 +110,7 @@ class GraphStoreBase(ABC):
 
     backend: str
     location: str
+    path: Path | None = None  # the embedded store's file; None for a server's graph
     # Two queries returning (label, count) and (edge type, count) rows.
     _NODE_COUNTS: str
     _EDGE_COUNTS: str

@@ -109,9 +109,8 @@ def check_serving(store: GraphStore) -> GraphSchema:
             f"the graph at {where} is empty or half-built ({schema.total_nodes:,} nodes, "
             f"{schema.total_edges:,} edges); build it with `{FIX}`"
         )
-    graph_file = getattr(store, "path", None)  # the embedded store's file; Bolt stores have none
-    if isinstance(graph_file, Path):
-        _check_manifest(graph_file, marker.build_id if marker is not None else None)
+    if store.path is not None:  # the embedded store's file; Bolt stores have none
+        _check_manifest(store.path, marker.build_id if marker is not None else None)
     return schema
 
 

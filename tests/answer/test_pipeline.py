@@ -263,6 +263,12 @@ class _NoLLM:
     def count_tokens(self, texts):
         return [len(t.split()) for t in texts]
 
+    def reset_cache(self):
+        pass
+
+    def close(self):
+        pass
+
 
 def test_evidence_mode_decides_from_the_graph_and_abstains_honestly(store, embedder, settings):
     pipe = Pipeline(settings.model_copy(update={"selection_mode": "evidence"}), store=store, embedder=embedder,
@@ -435,6 +441,12 @@ class _Recording:
 
     def count_tokens(self, texts):
         return self.inner.count_tokens(texts)
+
+    def reset_cache(self):
+        pass
+
+    def close(self):
+        pass
 
 
 def test_label_scoring_is_one_call_per_batch_with_lettered_options(store, embedder, smollm, settings):

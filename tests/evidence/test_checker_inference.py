@@ -205,13 +205,14 @@ def test_inference_is_batched(store, settings):
 
 
 def test_the_evidence_picture_draws_an_inferred_edge_with_its_is_a_steps(store, settings):
-    from kgrag.types import Answer
+    from kgrag.types import Answer, Decision
 
     question = Question(text="Which Gene is associated with xeroderma pigmentosum?", options=["XPA", "XPC"], task="mcq")
     [verdict], [ents] = _decide(store, settings, [question])
     evidence = [e for s in verdict.supports if s.option == verdict.choice for e in s.inferred]
     answer = Answer(question=question.text, task="mcq", text="XPA", choice="XPA", selection_mode="evidence",
-                    entities=ents, evidence=evidence, support=verdict.support, trace=[f"evidence: {verdict.reason}"])
+                    entities=ents, evidence=evidence, support=verdict.support,
+                    decision=Decision(by="evidence", reason=verdict.reason, evidence=[e.id for e in verdict.deciding()]))
     graph = build_subgraph(answer, options=["XPA", "XPC"])
     drawn = {(e.source, e.type, e.target): e for e in graph.edges}
     assert set(drawn) >= {("DOID:2", "ASSOCIATES_DaG", "NCBIGene:7507"), ("DOID:2", "ISA_DiD", "DOID:1")}

@@ -16,7 +16,7 @@ from kgrag.graph.schema import EdgeView, NodeRef, edge_sentence
 from kgrag.explain.picture import PictureFormatError, picture_format, show, write_picture
 from kgrag.answer.pipeline import Pipeline
 from kgrag.explain.subgraph import EvidenceSubgraph, build_subgraph, edge_endpoints
-from kgrag.types import Answer, Evidence, LinkedEntity, Question
+from kgrag.types import Answer, Decision, Evidence, LinkedEntity, Question
 from tests.conftest import TINY_EDGES, TINY_NODES, ladybug_graph
 from tests.answer.test_pipeline import _NoLLM
 from tests.kgrag_env import use_kgrag_env
@@ -57,8 +57,9 @@ def _many_edges_answer(n_context: int) -> Answer:
                           _edge(pso, "ASSOCIATES_DaG", hla, ["GWAS"], 0.1, "HLA-B"),
                           _edge(mds, "ASSOCIATES_DaG", hla, ["DISEASES"], 0.1, "HLA-B")]
     entities = [LinkedEntity(mention=n.name, node_id=n.id, label=n.label, name=n.name, method="exact") for n in (pso, mds)]
+    decision = Decision(by="evidence", reason="HLA-B: 2 question entities joined", evidence=[e.id for e in evidence[-2:]])
     return Answer(question=MCQ.text, task="mcq", text="HLA-B", choice="HLA-B", selection_mode="evidence",
-                  entities=entities, evidence=evidence, trace=["evidence: HLA-B: 2 question entities joined"])
+                  entities=entities, evidence=evidence, decision=decision)
 
 
 def test_subgraph_of_a_known_question_holds_the_deciding_edge(answers):

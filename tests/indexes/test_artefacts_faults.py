@@ -16,7 +16,8 @@ from kgrag.indexes.artefacts import ARTEFACTS_FILE, verify, write_manifest
 from kgrag.health import verify_all
 from kgrag.retrieval.graph_context import Candidate
 from kgrag.indexes.corpus import Passage, load_corpus
-from kgrag.encoders.embeddings import SentenceTransformerEmbedder, _DiskCache, check_cache
+from kgrag.encoders.cache import DiskCache, check_cache
+from kgrag.encoders.embeddings import SentenceTransformerEmbedder
 from kgrag.errors import ArtefactError, KgragError
 from kgrag.retrieval.pruning import prune
 from kgrag.settings import Settings, load_settings
@@ -275,7 +276,7 @@ TEXTS = ["psoriasis", "HLA-B", "Metformin lowers glucose.", "Natalizumab and mul
 def fresh_cache(embedder: SentenceTransformerEmbedder, directory: Path) -> SentenceTransformerEmbedder:
     """The module's embedder as a new process would start: empty memory, the on-disk cache in ``directory``."""
     embedder._memory.clear()
-    embedder._disk = _DiskCache(directory, embedder.dimension)
+    embedder._disk = DiskCache(directory, embedder.dimension)
     embedder.encoded_count = 0
     return embedder
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from kgrag.retrieval.graph_context import Candidate
+from kgrag.indexes.edge_vector_build import build_edge_vectors
 from kgrag.indexes.edge_vectors import (
     KEYS_FILE,
     META_FILE,
     REBUILD,
     VECTORS_FILE,
     EdgeVectorsError,
-    build_edge_vectors,
     edge_vectors_dir,
     load,
     open_edge_vectors,
@@ -51,9 +51,14 @@ class _Counting:
         self.inner, self.model_name, self.dimension = inner, inner.model_name, inner.dimension
         self.texts: list[str] = []
 
+    thread_safe = False
+
     def encode(self, texts, *, persist=True):
         self.texts.extend(texts)
         return self.inner.encode(texts, persist=persist)
+
+    def encode_once(self, texts):
+        return self.encode(texts, persist=False)
 
 
 def _sentences(store) -> list[str]:

@@ -33,9 +33,14 @@ class CountingEmbedder:
         self.dimension = inner.dimension
         self.calls = 0
 
+    thread_safe = False
+
     def encode(self, texts: Sequence[str], *, persist: bool = True) -> np.ndarray:
         self.calls += 1
         return self.inner.encode(texts, persist=persist)
+
+    def encode_once(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts, persist=False)
 
 
 @pytest.fixture(scope="module")
