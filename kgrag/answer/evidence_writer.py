@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from kgrag.answer.retriever import Linked
 from kgrag.evidence.claims import split_sentences
+from kgrag.generators.base import Generation, TextCallback, hand_over
 from kgrag.graph.schema import EDGE_TYPES
 from kgrag.retrieval.linking import GENERIC_WORDS
 from kgrag.settings import Settings
@@ -68,10 +69,12 @@ class EvidenceWriter:
         self.settings = settings
 
     def write(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[Sequence[Evidence]],
-              items: Sequence[Sequence[AnswerItem]] | None = None) -> list[Reply]:
+              items: Sequence[Sequence[AnswerItem]] | None = None, on_text: TextCallback | None = None) -> list[Reply]:
         ranked = items if items is not None else [[] for _ in qs]
-        return [Reply(text=self.compose(q, link, list(ev), list(its)), evidence=list(ev))
-                for q, link, ev, its in zip(qs, linked, evidence, ranked)]
+        replies = [Reply(text=self.compose(q, link, list(ev), list(its)), evidence=list(ev))
+                   for q, link, ev, its in zip(qs, linked, evidence, ranked)]
+        return [r.model_copy(update={"text": g.text}) for r, g in
+                zip(replies, hand_over([Generation(text=r.text) for r in replies], on_text))]
 
     def compose(self, q: Question, linked: Linked, evidence: list[Evidence], items: list[AnswerItem]) -> str:
         shown = items[: self.settings.answer_items]

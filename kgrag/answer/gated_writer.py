@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kgrag.generators.base import Generation, Generator, Prompt
+from kgrag.generators.base import Generation, Generator, Prompt, TextCallback
 from kgrag.answer.prompts import build_prompt
 from kgrag.answer.retriever import Linked, Retriever
 from kgrag.settings import Settings
@@ -66,7 +66,16 @@ class QucoWriter:
         return gens
 
     def write(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[Sequence[Evidence]],
-              items: Sequence[Sequence[AnswerItem]] | None = None) -> list[Reply]:
+              items: Sequence[Sequence[AnswerItem]] | None = None, on_text: TextCallback | None = None) -> list[Reply]:
+        """The loop below; ``on_text`` gets each answer whole when the loop ends (its sentences may be regenerated)."""
+        replies = self._write(qs, linked, evidence)
+        if on_text is not None:
+            for index, reply in enumerate(replies):
+                on_text(index, reply.text)
+        return replies
+
+    def _write(self, qs: Sequence[Question], linked: Sequence[Linked],
+               evidence: Sequence[Sequence[Evidence]]) -> list[Reply]:
         replies = [Reply(evidence=list(ev)) for ev in evidence]
         entities = [x.entities for x in linked]
         active = list(range(len(qs)))

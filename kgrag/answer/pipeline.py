@@ -36,6 +36,7 @@ from kgrag.errors import KgragError, QuestionError
 from kgrag.evidence.checker import EvidenceChecker
 from kgrag.evidence.claims import split_sentences
 from kgrag.generators import Generator
+from kgrag.generators.base import TextCallback
 from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore
 from kgrag.retrieval.linking import EntityLinker
@@ -159,23 +160,28 @@ class Pipeline:
         return ontology
 
     # -- public API ----------------------------------------------------------------------------
-    def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None) -> Answer:
-        return self.answer_batch([validate_question(question, self.settings, options=options, task=task)])[0]
+    def answer(self, question: Question | str, *, options: list[str] | None = None, task: str | None = None,
+               on_text: TextCallback | None = None) -> Answer:
+        """One question; ``on_text(0, text)`` gets a free answer's text as it is written (token by token from a
+        streaming LLM), before it is checked against the evidence."""
+        return self.answer_batch([validate_question(question, self.settings, options=options, task=task)],
+                                 on_text=on_text)[0]
 
-    def answer_batch(self, questions: Sequence[Question | str]) -> list[Answer]:
-        """Answers in the questions' order: link, gate, retrieve, select or write, check claims."""
+    def answer_batch(self, questions: Sequence[Question | str], *, on_text: TextCallback | None = None) -> list[Answer]:
+        """Answers in the questions' order: link, gate, retrieve, select or write, check claims. ``on_text(i, text)``
+        gets question i's free text as it is written."""
         qs = [validate_question(q, self.settings) for q in questions]
         if not qs:
             return []
         with collector_paused(), self._graph_remembering():
-            return self._answer_batch(qs)
+            return self._answer_batch(qs, on_text)
 
     def _graph_remembering(self) -> AbstractContextManager[None]:
         """The store's ``remembering`` block for one batch: the neighbourhoods the graph context fetched also answer
         the option edges and the evidence checker's edges (kgrag.graph.base); without a store, an empty block."""
         return self.store.remembering() if self.store is not None else nullcontext()
 
-    def _answer_batch(self, qs: list[Question]) -> list[Answer]:
+    def _answer_batch(self, qs: list[Question], on_text: TextCallback | None = None) -> list[Answer]:
         timer = StageTimer()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrag-query-vectors") as worker:
             # the questions' embeddings (an MCQ batch's largest single cost) run beside linking and the graph fetch
@@ -189,7 +195,7 @@ class Pipeline:
         with timer.stage("items"):
             items = self.items.rank(qs, linked, retrieved)
         with timer.stage("generation"):
-            replies = self._reply(qs, linked, [r.evidence for r in retrieved], items)
+            replies = self._reply(qs, linked, [r.evidence for r in retrieved], items, on_text)
         with timer.stage("claims"):
             claims = self._claims(qs, linked, replies)
         unsupported = self._hold_to_evidence(qs, replies, claims)
@@ -217,7 +223,7 @@ class Pipeline:
         return self.gate.check_questions([[e.name for e in x.entities] for x in linked])
 
     def _reply(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[list[Evidence]],
-               items: Sequence[list[AnswerItem]]) -> list[Reply]:
+               items: Sequence[list[AnswerItem]], on_text: TextCallback | None = None) -> list[Reply]:
         """The selector's reply for each question with options, the writer's for each free-text one, in order; an
         LLM's answer cut back to its last whole sentence."""
         with_options = [i for i, q in enumerate(qs) if q.options]
@@ -226,7 +232,8 @@ class Pipeline:
         if with_options:
             replies.update(zip(with_options, self.selector.select(*_pick(with_options, qs, linked, evidence))))
         if free:
-            written = self.writer.write(*_pick(free, qs, linked, evidence, items))
+            to_batch = (lambda j, text: on_text(free[j], text)) if on_text is not None else None  # writer's j -> batch's i
+            written = self.writer.write(*_pick(free, qs, linked, evidence, items), on_text=to_batch)
             if not isinstance(self.writer, EvidenceWriter):
                 written = [r.model_copy(update={"text": complete_sentences(r.text)}) for r in written]
             replies.update(zip(free, written))

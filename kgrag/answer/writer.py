@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from kgrag.generators.base import Generator
+from kgrag.generators.base import Generator, TextCallback
 from kgrag.answer.prompts import build_prompt
 from kgrag.answer.retriever import Linked
 from kgrag.settings import Settings
@@ -35,7 +35,9 @@ class Writer(Protocol):
     """What the Answer reports as its writer: ``evidence``, ``llm`` or ``llm+gate``."""
 
     def write(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[Sequence[Evidence]],
-              items: Sequence[Sequence[AnswerItem]] | None = None) -> list[Reply]: ...
+              items: Sequence[Sequence[AnswerItem]] | None = None, on_text: TextCallback | None = None) -> list[Reply]:
+        """One Reply per question; ``on_text(i, text)`` gets question i's text as it is written."""
+        ...
 
 
 class OneShotWriter:
@@ -48,9 +50,10 @@ class OneShotWriter:
         self.generator = generator
 
     def write(self, qs: Sequence[Question], linked: Sequence[Linked], evidence: Sequence[Sequence[Evidence]],
-              items: Sequence[Sequence[AnswerItem]] | None = None) -> list[Reply]:
+              items: Sequence[Sequence[AnswerItem]] | None = None, on_text: TextCallback | None = None) -> list[Reply]:
         if not qs:
             return []
+        streaming = {"on_text": on_text} if on_text is not None else {}
         gens = self.generator.generate([build_prompt(q, ev) for q, ev in zip(qs, evidence)],
-                                       max_tokens=self.settings.llm_max_new_tokens)
+                                       max_tokens=self.settings.llm_max_new_tokens, **streaming)
         return [Reply(text=g.text, evidence=list(ev), usage=Usage.of_generation(g)) for g, ev in zip(gens, evidence)]

@@ -10,10 +10,11 @@ from typing import Optional, get_args
 import typer
 
 from kgrag.explain.picture import write_picture
-from kgrag.settings import Settings, redact_data
+from kgrag.settings import Settings, redact, redact_data
 from kgrag.explain.subgraph import build_subgraph
 from kgrag.types import Answer, Question, Task
 
+ITEMS_SHOWN = 10
 TaskName = Enum("TaskName", {name: name for name in get_args(Task)}, type=str)  # --task's choices, from types.Task
 
 
@@ -62,15 +63,30 @@ def ask(
 
     validate_question(question, settings, options=option_list, task=task_name)  # the limits, before any model loads
     check_text_index_model(settings)
+    streams = not as_json and not option_list and task_name in (None, "free") and settings.writer == "llm"
+    console = Console()
+    if streams:  # the LLM's tokens as they come (raw); the checked answer follows
+        console.print("[bold]Writing:[/bold] ", end="")
     with pipeline_for(settings) as pipeline:
-        result = public_answer(pipeline.answer(question, options=option_list, task=task_name), settings)
+        on_text = (lambda _i, text: console.out(redact(text, settings), end="", highlight=False)) if streams else None
+        result = public_answer(pipeline.answer(question, options=option_list, task=task_name, on_text=on_text), settings)
+    if streams:
+        console.print()
     if picture is not None:
         write_answer_picture(result, option_list, picture)
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
         return
-    console = Console()
     console.print(f"[bold]Answer:[/bold] {result.choice or result.text}")
+    if result.writer:
+        console.print(f"[dim]written by: {result.writer}[/dim]")
+    for sentence in result.unsupported:
+        console.print(f"[yellow]unsupported by the evidence:[/yellow] {sentence}")
+    if result.items:
+        items = Table("#", "item", "label", "strength", "sources", title=f"Items ({len(result.items)}, best supported first)")
+        for rank, item in enumerate(result.items[:ITEMS_SHOWN], 1):
+            items.add_row(str(rank), f"{item.name} ({item.id})", item.label, f"{item.strength:.2f}", _sources(item.sources))
+        console.print(items)
     if result.support:
         conf = f", confidence {result.support_confidence:.2f}" if result.support_confidence is not None else ""
         console.print(f"[bold]Decided by:[/bold] {result.support} support{conf}")
@@ -87,6 +103,14 @@ def ask(
     for decision in result.gate:
         console.print(f"gate stage {decision.stage}: retrieve={decision.retrieve} ({decision.reason})")
     console.print("[dim]" + "; ".join(result.trace) + "[/dim]")
+
+
+def _sources(sources: list[str]) -> str:
+    """Databases, then at most three PMIDs and how many more."""
+    databases = [s for s in sources if not s.startswith("PMID:")]
+    pmids = [s for s in sources if s.startswith("PMID:")]
+    more = f" +{len(pmids) - 3} PMIDs" if len(pmids) > 3 else ""
+    return ", ".join(databases + pmids[:3]) + more
 
 
 def public_answer(result: Answer, settings: Settings) -> Answer:

@@ -11,7 +11,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -33,6 +33,10 @@ class Prompt(BaseModel):
         return f"{head}{self.user}\n\nAnswer:"
 
 
+TextCallback = Callable[[int, str], None]
+"""Called with (the prompt's index in the batch, the text just generated) as a generation goes (``on_text``)."""
+
+
 class Generation(BaseModel):
     text: str
     prompt_tokens: int = 0
@@ -46,8 +50,12 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
-        """Greedy (temperature from settings) completion of each prompt, stopping at any of ``stop``."""
+    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 on_text: TextCallback | None = None) -> list[Generation]:
+        """Greedy (temperature from settings) completion of each prompt, stopping at any of ``stop``.
+
+        ``on_text``: called with each prompt's text as it is generated (transformers streams a batch of one token by
+        token); a backend that cannot stream calls it once per prompt with the whole text."""
         ...
 
     def score_options(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]]) -> list[list[float]]:
@@ -79,6 +87,14 @@ class Generator(Protocol):
         """Release what the backend holds open (vLLM's engine, an HTTP client); a backend holding nothing does
         nothing. Once is enough; a second call does nothing."""
         ...
+
+
+def hand_over(results: list[Generation], on_text: TextCallback | None) -> list[Generation]:
+    """``results``, after giving each whole text to ``on_text`` (a backend that does not stream token by token)."""
+    if on_text is not None:
+        for index, generation in enumerate(results):
+            on_text(index, generation.text)
+    return results
 
 
 def label_token_ids(tokenizer, labels: Sequence[str]) -> list[int]:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kgrag.generators import open_generator, resolve_generator
-from kgrag.generators.base import Generation, Generator, Prompt
+from kgrag.generators.base import Generation, Generator, Prompt, TextCallback
 from kgrag.settings import Settings
 
 
@@ -58,8 +58,12 @@ class LazyGenerator:
             self._tokenizer = None
         return self._generator
 
-    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
-        return self.get().generate(prompts, max_tokens=max_tokens, stop=stop) if prompts else []
+    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 on_text: TextCallback | None = None) -> list[Generation]:
+        if not prompts:
+            return []
+        streaming = {"on_text": on_text} if on_text is not None else {}
+        return self.get().generate(prompts, max_tokens=max_tokens, stop=stop, **streaming)
 
     def score_options(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]]) -> list[list[float]]:
         return self.get().score_options(prompts, options) if prompts else []

