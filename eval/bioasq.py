@@ -55,7 +55,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from eval.items import DatasetError, EvalItem, RowProblem
 from eval.metrics import DEFAULT_BOOT, Interval, bootstrap
+from kgrag.types import Question
 
 BioasqType = Literal["factoid", "list", "summary", "yesno"]
 FACTOID_DEPTH = 5
@@ -373,8 +375,6 @@ def _pmid(url: str) -> str | None:
 
 def make_loader(kind: BioasqType, with_snippets: bool) -> Loader:
     """A dataset loader (``(name, bioasq dir) -> (items, problems, rows)``) of one BioASQ type and setting."""
-    from eval.datasets import DatasetError, EvalItem, RowProblem
-    from kgrag.types import Question
 
     def load(name: str, root: Path) -> tuple[list[Any], list[Any], int]:
         files = golden_files(root)

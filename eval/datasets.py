@@ -53,34 +53,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from eval import bioasq
-from kgrag.errors import KgragError, SourceFileError
+from eval.items import DatasetError, EvalItem, RowProblem
+from kgrag.errors import SourceFileError
 from kgrag.settings import Settings
 from kgrag.sources import sha256_file, source_path
 from kgrag.types import TASK_OPTIONS, Question, Task, option_key
 
 MCQ_MARKER = "Given list is:"
-
-
-class DatasetError(KgragError, ValueError):
-    """A benchmark name is unknown or its file cannot be read as that benchmark."""
-
-
-class EvalItem(BaseModel):
-    """One benchmark row: the question as the pipeline takes it, and its gold option string."""
-
-    id: str
-    dataset: str
-    question: Question
-    gold: str = Field(description="The correct option, as a string from question.options")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class RowProblem(BaseModel):
-    """Something wrong with one row of a benchmark file."""
-
-    id: str
-    problem: str
-    dropped: bool = Field(description="True: the row is not in the items; False: kept and scored")
 
 
 class LoadedDataset(BaseModel):

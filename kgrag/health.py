@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from kgrag.indexes.artefacts import (
+from kgrag.artefacts import (
     STATS_INDEX_KIND,
     STATS_INDEX_REBUILD,
     TEXT_INDEX_KIND,
@@ -129,7 +129,7 @@ def check_artefacts(settings: Settings, *, full: bool) -> list[Check]:
 
 def check_edge_vectors(settings: Settings, *, full: bool) -> Check:
     """The precomputed edge-sentence vectors beside the graph: intact, and built with the configured model."""
-    from kgrag.indexes.artefacts import check
+    from kgrag.artefacts import check
     from kgrag.indexes.edge_vectors import KIND, META_FILE, REBUILD, edge_vectors_dir, read_meta
 
     directory = edge_vectors_dir(settings)
@@ -172,10 +172,10 @@ def artefact_targets(settings: Settings) -> list[Path]:
 
 def find_leftovers(settings: Settings) -> list[tuple[Path, int]]:
     """What interrupted builds left beside the artefacts, with sizes in bytes: set-aside artefacts and staging
-    folders (:func:`kgrag.indexes.artefacts.leftovers`), the graph's staging file and its log, the edge-vector
+    folders (:func:`kgrag.artefacts.leftovers`), the graph's staging file and its log, the edge-vector
     build's resumable folder."""
     from kgrag.graph.staging import staging_path
-    from kgrag.indexes.artefacts import leftovers, path_bytes
+    from kgrag.artefacts import leftovers, path_bytes
     from kgrag.indexes.edge_vectors import edge_vectors_dir, staging_dir
 
     found: list[Path] = []

@@ -5,9 +5,9 @@ Documents are normalised and tokenised by a word-level tokenizer trained on the 
 the separator ``0xffff`` followed by its word ids, u16; u32 when the vocabulary outgrows u16), and
 the package's own indexer (``python -m infini_gram.indexing``) builds the suffix array. A
 ``manifest.json`` beside the index records the tokenizer, dtype, token and document counts and the
-corpus checksum, and an ``artefacts.json`` (:mod:`kgrag.indexes.artefacts`) every file's size and
+corpus checksum, and an ``artefacts.json`` (:mod:`kgrag.artefacts`) every file's size and
 checksums, verified on load. The build publishes the way every builder does
-(:func:`kgrag.indexes.artefacts.staged_artefact`): under a build lock, into a staging folder
+(:func:`kgrag.artefacts.staged_artefact`): under a build lock, into a staging folder
 ``.<name>.staging-*`` beside the target, swapped in when complete by two renames (old index to
 ``.<name>-old-<ns>``, new one in place); a killed build's set-aside index is put back by the next
 reader or build, and every successful build deletes what interrupted builds left.
@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
-from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, staged_artefact, write_manifest
+from kgrag.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, staged_artefact, write_manifest
 from kgrag.errors import KgragError
 from kgrag.settings import Settings
 from quco.tokenizer import NORMALISER, WordTokenizer

@@ -40,7 +40,7 @@ from kgrag.generators.base import TextCallback
 from kgrag.generators.lazy import LazyGenerator
 from kgrag.graph.base import GraphStore
 from kgrag.retrieval.linking import EntityLinker
-from kgrag.evidence.ontology import Ontology
+from kgrag.graph.ontology import Ontology
 from kgrag.answer.evidence_writer import EvidenceWriter
 from kgrag.answer.items import ItemRanker
 from kgrag.answer.prompts import render_context

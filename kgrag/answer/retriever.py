@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kgrag.retrieval.graph_context import Candidate, gather_kg
 from kgrag.indexes.edge_vectors import EdgeVectorStore
@@ -52,8 +52,10 @@ class Retrieved(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     dropped: int = Field(default=0, description="Candidates not kept: pruned, over the budget, or near-duplicates")
     trace: str | None = Field(default=None, description="What pruning and the budget kept and cut (None: no candidates)")
-    candidates: list[Any] = Field(default_factory=list, exclude=True, repr=False,
-                                  description="Every candidate before pruning (graph.Candidate), for the answer's items")
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    candidates: list[Candidate] = Field(default_factory=list, exclude=True, repr=False,
+                                        description="Every candidate before pruning, for the answer's items")
     asked: Asked | None = Field(default=None, description="What the question asks for (ranking=strength)")
 
 

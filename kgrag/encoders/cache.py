@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from kgrag.indexes.artefacts import EMBEDDING_CACHE_KIND, ArtefactCheck, block_checksums
+from kgrag.artefacts import EMBEDDING_CACHE_KIND, ArtefactCheck, block_checksums
 
 NORM_TOLERANCE = 1e-3
 

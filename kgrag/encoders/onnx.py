@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from kgrag.indexes.artefacts import block_checksums
+from kgrag.artefacts import block_checksums
 from kgrag.errors import ArtefactError, BackendUnavailableError
 from kgrag.encoders.model_files import embedding_dimension, load_sentence_transformer, resolve_model_path, slug
 

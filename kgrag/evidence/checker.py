@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from kgrag.evidence.absence import AbsenceRule
 from kgrag.evidence.claims import claim_entities, claim_verdicts
 from kgrag.evidence.inference import Inference
-from kgrag.evidence.ontology import Ontology
+from kgrag.graph.ontology import Ontology
 from kgrag.evidence.options import Verdict, mcq_needs_inference, mcq_verdict, option_cooccurrence
 from kgrag.evidence.true_false import identifier_nodes, tf_needs_inference, true_false_verdict
 from kgrag.graph.base import GraphStore

@@ -10,7 +10,7 @@
 * ``class``: an edge joins a member of a named pharmacologic class (``INCLUDES_PCiC``) to the other entity
   (confidence ``evidence_class_confidence``).
 
-Batched: is-a walks in memory (:class:`kgrag.evidence.ontology.Ontology` reads the graph's is-a edges once per
+Batched: is-a walks in memory (:class:`kgrag.graph.ontology.Ontology` reads the graph's is-a edges once per
 process), one class-member query, then ONE ``edges_between`` call for all inferred candidates.
 
 Example::
@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from kgrag.evidence.ontology import ISA, IsaPath, Ontology
+from kgrag.graph.ontology import ISA, IsaPath, Ontology
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import EdgeView, edge_sentence
 from kgrag.types import Evidence

@@ -7,7 +7,7 @@ embeddings are tied), the config without its ``quantization_config`` and the tok
 
 The directory is cached under ``<home>/models/<name>``: built in a staging directory beside it, checked
 (the files exist, the weights load back with the right tensor count), then published the way every
-builder publishes (:func:`kgrag.indexes.artefacts.staged_artefact`: a build lock, two renames, the
+builder publishes (:func:`kgrag.artefacts.staged_artefact`: a build lock, two renames, the
 leftovers of interrupted exports deleted), so a killed export never leaves a half-written model that
 vLLM would load. A ``manifest.json`` records the
 source file, its size and modification time, and the size of every exported file; a changed source, or an export whose files
@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 
 from kgrag.errors import BackendUnavailableError
-from kgrag.indexes.artefacts import staged_artefact
+from kgrag.artefacts import staged_artefact
 from kgrag.settings import Settings
 
 MANIFEST = "manifest.json"

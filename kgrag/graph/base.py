@@ -34,7 +34,7 @@ class GraphStore(Protocol):
       later ``neighbourhood`` and ``edges_between`` calls about those nodes without a query (the pipeline opens
       one per batch).
     - ``iter_edges`` streams every edge once, in batches, optionally of some edge types only
-      (``kgrag build-edge-vectors`` reads them all; :class:`kgrag.evidence.ontology.Ontology` the is-a edges).
+      (``kgrag build-edge-vectors`` reads them all; :class:`kgrag.graph.ontology.Ontology` the is-a edges).
     - ``get_nodes``, ``find_by_name``, ``neighbourhood`` and ``edges_between`` find their nodes
       through an index or key table, never a scan of the nodes (``missing_indexes`` says when a
       graph lacks one; the plans are checked by the contract tests).

@@ -41,7 +41,7 @@ from kgrag.errors import GraphStoreError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import BuildMarker, GraphSchema
 from kgrag.graph.serving import BuildManifest, ManifestEntry, read_manifest, write_manifest
-from kgrag.indexes.artefacts import BuildLockedError, build_lock
+from kgrag.artefacts import BuildLockedError, build_lock
 
 if TYPE_CHECKING:
     from kgrag.settings import Settings
@@ -124,7 +124,7 @@ def staged_build(settings: "Settings", *, clear: bool, say: Callable[[str], None
 
 @contextmanager
 def _build_lock(live: Path) -> Iterator[None]:
-    """The one build lock (:func:`kgrag.indexes.artefacts.build_lock`) on ``<graph>.build.lock``."""
+    """The one build lock (:func:`kgrag.artefacts.build_lock`) on ``<graph>.build.lock``."""
     try:
         with build_lock(live, kind="graph", rebuild="kgrag build-graph"):
             yield

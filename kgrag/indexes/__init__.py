@@ -1,4 +1,4 @@
-"""Stored artefacts and how they are published: the text index, its corpus, the edge-vector store (read by
-``edge_vectors``, built by ``edge_vector_build``), and the manifests, checksums, atomic publishing and build
-lock that every builder shares (``artefacts``).
+"""The indexes the answer path searches: the text index and its corpus, and the edge-vector store (read by
+``edge_vectors``, built by ``edge_vector_build``). Each is published the way every artefact is
+(:mod:`kgrag.artefacts`: staging, manifest and checksums, the build lock, two renames).
 """

@@ -5,7 +5,7 @@
 distinct sentence not yet saved (without keeping the vectors in the embedder's memory) and saves each chunk of
 vectors as it goes, so a killed build run again skips the sentences its chunks hold. The finished store is
 merged, checked as loading checks it (:func:`kgrag.indexes.edge_vectors.load`), and published the way every
-builder publishes (:mod:`kgrag.indexes.artefacts`: the build lock, two renames, leftovers swept). The store's
+builder publishes (:mod:`kgrag.artefacts`: the build lock, two renames, leftovers swept). The store's
 layout is :mod:`kgrag.indexes.edge_vectors`'s.
 
 Example::
@@ -32,7 +32,7 @@ from kgrag.encoders.embeddings import Embedder
 from kgrag.errors import KgragError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import edge_sentence
-from kgrag.indexes.artefacts import build_lock, publish, recover, verify, write_manifest
+from kgrag.artefacts import build_lock, publish, recover, verify, write_manifest
 from kgrag.indexes.edge_vectors import (
     BUILD_FILE,
     KEYS_FILE,
@@ -118,7 +118,7 @@ def build_edge_vectors(settings: Settings, store: GraphStore, embedder: Embedder
     identity = graph_identity(store)
     meta = EdgeVectorsMeta(model=embedder.model_name, dimension=embedder.dimension, graph=identity)
     encode = embedder.encode_once  # the vectors not kept in the embedder's memory (a whole graph would not fit)
-    with build_lock(target, kind=KIND, rebuild=REBUILD):  # the one build lock (kgrag.indexes.artefacts)
+    with build_lock(target, kind=KIND, rebuild=REBUILD):  # the one build lock (kgrag.artefacts)
         recover(target, kind=KIND, rebuild=REBUILD)
         staging.mkdir(parents=True, exist_ok=True)
         done, next_chunk = _resume(staging, meta)

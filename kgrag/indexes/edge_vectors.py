@@ -8,7 +8,7 @@ build-edge-vectors`` embeds each distinct sentence once and stores, beside the g
         keys.npy       uint64, sorted: the first 8 bytes of each sentence's SHA-1 (big-endian)
         vectors.npy    float16 (count, dimension), row i embeds the sentence whose key is keys[i]
         meta.json      model, dimension, dtype, count, and the graph it was built from
-        artefacts.json sizes and block checksums (kgrag.indexes.artefacts)
+        artefacts.json sizes and block checksums (kgrag.artefacts)
 
 Sentences are keyed by their text, not by edge: a vector can never belong to another sentence, so
 a graph changed since the build gives misses (embedded on demand), never wrong vectors. Loading
@@ -19,7 +19,7 @@ float32 embedder's by at most ~1e-3.
 
 The build (:mod:`kgrag.indexes.edge_vector_build`) is resumable: it works in ``.<model>.building`` beside
 the target, saving each chunk of vectors as it goes; a killed build run again skips the sentences its chunks
-hold. The finished store is checked and published the way every builder publishes (:mod:`kgrag.indexes.artefacts`):
+hold. The finished store is checked and published the way every builder publishes (:mod:`kgrag.artefacts`):
 under the build lock ``<model>.build.lock``, swapped in by two renames (the old one set aside, then deleted); the
 next reader or build puts back a store a killed build set aside, and a successful build deletes what interrupted
 builds left.
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
-from kgrag.indexes.artefacts import leftovers, verify_on_load, wait_for_swap
+from kgrag.artefacts import leftovers, verify_on_load, wait_for_swap
 from kgrag.encoders.embeddings import Embedder, settings_for_identity, settings_identity
 from kgrag.encoders.model_files import slug
 from kgrag.errors import ArtefactError

@@ -6,7 +6,7 @@ An index lives in ``settings.text_index_dir``::
     faiss.index       the dense index (inner product over unit vectors = cosine)
     passages.jsonl    the passages, row i = FAISS id i
     bm25/             the bm25s index (when built with BM25)
-    artefacts.json    every file's size and block checksums (:mod:`kgrag.indexes.artefacts`), written last
+    artefacts.json    every file's size and block checksums (:mod:`kgrag.artefacts`), written last
 
 The FAISS type follows the corpus size (``settings.text_index_type="auto"``): exact ``flat`` up to
 100k passages, ``hnsw`` up to 5M, ``ivfpq`` beyond; any of them can be forced. With faiss-gpu and a
@@ -18,7 +18,7 @@ beside it), and search checks that dense scores are cosines (finite, within [-1,
 scores finite: a damaged file is an :class:`~kgrag.errors.ArtefactError` naming it and
 ``kgrag build-text-index``, never evidence.
 
-A build publishes the way every builder does (:func:`kgrag.indexes.artefacts.staged_artefact`): one
+A build publishes the way every builder does (:func:`kgrag.artefacts.staged_artefact`): one
 at a time (a build lock), into a staging folder beside the index, swapped in with two renames (old
 index aside, new one in place). A reader that arrives between them waits for the second; after a
 build killed between them, the next reader or build puts the previous index back; every successful
@@ -49,7 +49,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from kgrag.indexes.artefacts import (
+from kgrag.artefacts import (
     TEXT_INDEX_KIND,
     TEXT_INDEX_REBUILD,
     ArtefactCheck,
@@ -271,7 +271,7 @@ class TextIndex:
         self.settings = settings
         self.directory = directory
         self.device = "cpu"
-        self.verification: ArtefactCheck | None = None  # how load checked the files (kgrag.indexes.artefacts)
+        self.verification: ArtefactCheck | None = None  # how load checked the files (kgrag.artefacts)
         self._gpu_resources: Any = None
         self._bm25 = bm25
         self._dense = self._to_device(dense)

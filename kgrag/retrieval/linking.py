@@ -12,7 +12,7 @@ Three steps, all batched:
 2. Nested ancestors (``link_nested_ancestors``): a disease named inside a longer disease mention
    (``xeroderma pigmentosum`` in ``xeroderma pigmentosum, group G``) is linked too when it is an is-a
    ancestor of the longer mention's disease within ``evidence_isa_depth`` steps (walked in memory,
-   :class:`kgrag.evidence.ontology.Ontology`). It shares the longer mention and carries ``within``: reported with the answer,
+   :class:`kgrag.graph.ontology.Ontology`). It shares the longer mention and carries ``within``: reported with the answer,
    neither a graph-context seed (the more specific disease's neighbourhood is fetched) nor a claim's subject.
 3. Embedding fallback: when no node of the first preferred label (Disease by default) was found,
    the question's word n-grams are embedded in ONE call and compared with the embedded names of
@@ -37,7 +37,7 @@ import numpy as np
 
 from kgrag.encoders.embeddings import Embedder
 from kgrag.graph.base import GraphStore
-from kgrag.evidence.ontology import Ontology
+from kgrag.graph.ontology import Ontology
 from kgrag.settings import Settings
 from kgrag.text import normalise
 from kgrag.types import LinkedEntity

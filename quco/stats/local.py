@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgrag.indexes.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, leftovers, verify_on_load, wait_for_swap
+from kgrag.artefacts import STATS_INDEX_KIND, STATS_INDEX_REBUILD, leftovers, verify_on_load, wait_for_swap
 from kgrag.errors import ArtefactError, IndexMismatchError, KgragError
 from quco.index_builder import StatsIndexManifest, check_index_path, read_stats_manifest
 from kgrag.text import normalise

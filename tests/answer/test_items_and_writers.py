@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kgrag.answer.evidence_writer import NO_EVIDENCE, best_sentences, edge_in_words
 from kgrag.answer.pipeline import Pipeline
 from kgrag.answer.sentence_support import UNSUPPORTED_MARK, complete_sentences, mark_unsupported
 from kgrag.types import ClaimVerdict, Evidence, Question
 from tests.answer.test_pipeline import _NoLLM
-from tests.conftest import TINY_EDGES, TINY_NODES, ladybug_graph
 
 
 @pytest.fixture()
-def store(tmp_path):
-    s = ladybug_graph(tmp_path / "g.lbug", TINY_NODES, TINY_EDGES)
-    yield s
-    s.close()
-
-
-@pytest.fixture()
-def evidence_pipeline(store, embedder, tmp_settings):
+def evidence_pipeline(tiny_store, embedder, tmp_settings):
     settings = tmp_settings.model_copy(update={"retrieval_mode": "kg", "selection_mode": "evidence"})
-    return Pipeline(settings, store=store, embedder=embedder, generator=_NoLLM())
+    return Pipeline(settings, store=tiny_store, embedder=embedder, generator=_NoLLM())
 
 
 def test_an_entity_question_gets_ranked_items_with_their_evidence_and_no_llm(evidence_pipeline):
@@ -91,10 +81,10 @@ def test_an_llm_answer_is_cut_to_whole_sentences_and_unsupported_sentences_are_m
     assert mark_unsupported("HLA-B is associated with psoriasis.", refuted, evidence, q, strict=True)[0] == ""
 
 
-def test_the_llm_writer_gets_the_same_items_and_ends_on_a_whole_sentence(store, embedder, smollm, tmp_settings):
+def test_the_llm_writer_gets_the_same_items_and_ends_on_a_whole_sentence(tiny_store, embedder, smollm, tmp_settings):
     settings = tmp_settings.model_copy(update={"retrieval_mode": "kg", "selection_mode": "evidence", "writer": "llm",
                                                "llm_max_new_tokens": 48})
-    [a] = Pipeline(settings, store=store, embedder=embedder, generator=smollm).answer_batch(
+    [a] = Pipeline(settings, store=tiny_store, embedder=embedder, generator=smollm).answer_batch(
         ["Which genes are associated with psoriasis?"])
     assert a.writer == "llm" and a.usage.llm_calls == 1 and {i.name for i in a.items} == {"HLA-B", "NOD2"}
     assert a.text.rstrip().endswith((".", "!", "?", UNSUPPORTED_MARK)) or "." not in a.text

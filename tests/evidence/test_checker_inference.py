@@ -10,7 +10,7 @@ from kgrag.evidence.checker import EvidenceChecker
 from kgrag.explain.subgraph import build_subgraph
 from kgrag.graph.schema import EdgeRecord, NodeRecord
 from kgrag.retrieval.linking import EntityLinker
-from kgrag.evidence.ontology import Ontology
+from kgrag.graph.ontology import Ontology
 from kgrag.types import Question
 from tests.conftest import ladybug_graph
 

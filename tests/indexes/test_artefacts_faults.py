@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgrag.indexes import artefacts
-from kgrag.indexes.artefacts import ARTEFACTS_FILE, verify, write_manifest
+from kgrag import artefacts
+from kgrag.artefacts import ARTEFACTS_FILE, verify, write_manifest
 from kgrag.health import verify_all
 from kgrag.retrieval.graph_context import Candidate
 from kgrag.indexes.corpus import Passage, load_corpus

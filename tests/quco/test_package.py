@@ -14,7 +14,7 @@ from pathlib import Path
 
 QUCO = Path(__file__).resolve().parents[2] / "quco"
 SHARED = ("kgrag", "kgrag.settings", "kgrag.types", "kgrag.errors", "kgrag.text", "kgrag.indexes",
-          "kgrag.indexes.artefacts", "kgrag.indexes.corpus", "kgrag.sources")
+          "kgrag.artefacts", "kgrag.indexes.corpus", "kgrag.sources")
 
 
 def _kgrag_imports(path: Path) -> set[str]:

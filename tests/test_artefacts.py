@@ -1,4 +1,4 @@
-"""The one way every builder publishes an artefact (kgrag.indexes.artefacts): build lock, staging folder,
+"""The one way every builder publishes an artefact (kgrag.artefacts): build lock, staging folder,
 two renames, recovery of an artefact a killed build set aside, sweeping of what interrupted builds left
 (issue 25 item 7, issue 24 item 3). Plain folders: no model, no index."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kgrag.errors import ArtefactError, CannotWriteError
-from kgrag.indexes import artefacts
-from kgrag.indexes.artefacts import (
+from kgrag import artefacts
+from kgrag.artefacts import (
     BuildLockedError,
     aside_name,
     build_lock,

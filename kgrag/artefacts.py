@@ -26,7 +26,7 @@ and puts back a complete set-aside artefact when the build that set it aside is 
 
 Example::
 
-    from kgrag.indexes.artefacts import verify, write_manifest
+    from kgrag.artefacts import verify, write_manifest
     write_manifest(index_dir, kind="text index", rebuild="kgrag build-text-index")   # at the end of a build
     verify(index_dir, full=False)   # sizes: raises ArtefactError naming a truncated or missing file
     verify(index_dir, full=True)    # and checksums: catches same-size damage
