@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kgrag.answer.evidence_writer import NO_EVIDENCE, best_sentences, edge_in_words
 from kgrag.answer.pipeline import Pipeline
 from kgrag.answer.sentence_support import UNSUPPORTED_MARK, complete_sentences, mark_unsupported

@@ -132,7 +132,7 @@ def test_pipeline_answers_on_the_engine(engine, tmp_path, embedder, vllm_setting
                       NodeRecord(id="NCBIGene:64127", label="Gene", name="NOD2")])
     store.load_edges([EdgeRecord(source_id="DOID:8893", type="ASSOCIATES_DaG", target_id="NCBIGene:3106", sources=["GWAS"])])
     settings = vllm_settings.model_copy(update={"retrieval_mode": "kg", "selection_mode": "llm", "prune_floor": 0.0,
-                                                "llm_max_new_tokens": 16})
+                                                "llm_max_new_tokens": 16, "writer": "llm"})
     try:
         pipe = Pipeline(settings, store=store, embedder=embedder, generator=engine)
         mcq, free = pipe.answer_batch([Question(text="Which gene is associated with psoriasis?", options=["NOD2", "HLA-B"]),

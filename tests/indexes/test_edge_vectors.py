@@ -103,7 +103,8 @@ def test_pruning_with_the_store_keeps_the_same_evidence_and_embeds_no_sentence(s
     results = {}
     for mode in ("off", "on"):
         counting = _Counting(embedder)
-        mode_settings = settings.model_copy(update={"edge_vectors": mode, "selection_mode": "evidence"})
+        mode_settings = settings.model_copy(update={"edge_vectors": mode, "selection_mode": "evidence",
+                                                    "ranking": "similarity"})  # the store serves similarity ranking
         pipe = Pipeline(mode_settings, store=store, embedder=counting, generator=_NoLLM(),
                         edge_vectors=open_edge_vectors(mode_settings, store, counting))
         found = pipe.retriever.retrieve([q.text for q in questions], pipe.retriever.link(questions))
