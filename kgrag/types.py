@@ -148,7 +148,7 @@ class AnswerItem(BaseModel):
     label: str = Field(description="Node label: Gene, Compound, Disease, Variant, ...")
     synonyms: list[str] = Field(default_factory=list)
     strength: float = Field(ge=0.0, le=1.0, description="How strongly the evidence supports it (the best edge's strength, "
-                            "raised by independent edges and passages)")
+                            "raised by the passages that name it)")
     evidence: list[str] = Field(default_factory=list, description="Ids of the Evidence behind it (edge keys, passage ids)")
     sources: list[str] = Field(default_factory=list, description="Databases of its edges, then PMIDs of its passages")
     origin: Literal["graph", "text", "graph+text"] = "graph"

@@ -6,7 +6,8 @@ whichever writer runs. For a free question that asks for entities (``which/what/
 
 * **Graph**: every candidate edge of the question's entities (all of them, before the context budget) that
   answers it (relevance tier ``ANSWERS``: an asked relation to a node of an asked label) names its far end.
-  An item's graph strength is the noisy-OR of its edges' strengths (:mod:`kgrag.graph.strength`).
+  An item's graph strength is its best edge's strength (:mod:`kgrag.graph.strength`: an edge's strength already
+  combines its independent sources).
 * **Literature**: the entities named in the retrieved passages and in a given context, linked with the same
   linker (dictionary only, ONE pass for the batch), of an asked label when the question names one. A passage
   supports each entity it names with ``PASSAGE_SUPPORT`` (a given context's snippet with ``GIVEN_SUPPORT``); the
@@ -59,7 +60,10 @@ class _Draft:
     pmids: list[str] = field(default_factory=list)
 
     def strength(self) -> float:
-        return 1.0 - _none_of(self.edge_strengths) * _none_of(self.text_supports)
+        """The best edge's strength (an edge's strength already combines its independent sources; two edges of one
+        item, e.g. to two seeds, restate overlapping sources), raised by the passages' noisy-OR."""
+        best_edge = max(self.edge_strengths, default=0.0)
+        return 1.0 - (1.0 - best_edge) * _none_of(self.text_supports)
 
     def origin(self) -> str:
         return "graph+text" if self.edge_strengths and self.text_supports else ("graph" if self.edge_strengths else "text")

@@ -23,7 +23,7 @@ within a tier the ranking orders by strength (:mod:`kgrag.graph.strength`).
 Example::
 
     a = asked("Which genes are associated with psoriasis?", [psoriasis_entity])
-    a.labels, a.relations            # ['Gene'], ['ASSOCIATES_DaG', 'ASSOCIATES_VaP']
+    a.labels, a.relations            # ['Gene'], ['ASSOCIATES']
     a.relevance(edge, seed="DOID:8893")
 """
 
@@ -60,7 +60,8 @@ SIDE_EFFECT = re.compile(r"\b(side|adverse)[ -]effects?\b")
 RELATION_CUES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\b(associat\w*|link\w*|relat\w*|implicat\w*|risk|susceptib\w*|predispos\w*|contribut\w*)\b"),
      ("ASSOCIATES",)),
-    (re.compile(r"\b(treat\w*|therap\w*|indicat\w*|cur\w+|prescrib\w*|manag\w*|used for)\b"), ("TREATS", "PALLIATES")),
+    (re.compile(r"\b(treat\w*|therap\w*|indicat\w*|cur\w+|prescrib\w*|manag\w*|used for)\b"), ("TREATS",)),
+    (re.compile(r"\b(palliat\w*|reliev\w*|relief|symptomatic)\b"), ("PALLIATES",)),
     (re.compile(r"\bcontraindicat\w*\b"), ("CONTRAINDICATES",)),
     (re.compile(r"\b(caus\w*|induc\w*)\b"), ("CAUSES", "ASSOCIATES")),
     (re.compile(r"\b(express\w*)\b"), ("EXPRESSES",)),
