@@ -41,12 +41,15 @@ JOINS, ANSWERS, NEAR, OTHER = 3, 2, 1, 0
 
 # A word of the question (lower case) -> the node label it asks for.
 LABEL_CUES: dict[str, str] = {
-    **dict.fromkeys(["gene", "genes", "protein", "proteins", "locus", "loci", "biomarker", "biomarkers"], "Gene"),
+    **dict.fromkeys(["gene", "genes", "protein", "proteins", "locus", "loci", "biomarker", "biomarkers", "enzyme",
+                     "enzymes", "receptor", "receptors", "kinase", "kinases", "transporter", "transporters", "cytokine",
+                     "cytokines"], "Gene"),
     **dict.fromkeys(["drug", "drugs", "compound", "compounds", "medication", "medications", "medicine", "medicines",
                      "treatment", "treatments", "therapy", "therapies", "therapeutics", "agent", "agents",
                      "inhibitor", "inhibitors"], "Compound"),
     **dict.fromkeys(["disease", "diseases", "disorder", "disorders", "condition", "conditions", "syndrome",
-                     "syndromes", "comorbidity", "comorbidities"], "Disease"),
+                     "syndromes", "comorbidity", "comorbidities", "cancer", "cancers", "tumor", "tumors", "tumour",
+                     "tumours", "carcinoma", "carcinomas", "infection", "infections"], "Disease"),
     **dict.fromkeys(["variant", "variants", "snp", "snps", "polymorphism", "polymorphisms", "rsid", "rsids"],
                     "Variant"),
     **dict.fromkeys(["symptom", "symptoms", "sign", "signs", "manifestation", "manifestations"], "Symptom"),
@@ -76,8 +79,16 @@ RELATION_CUES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\b(resembl\w*|similar)\b"), ("RESEMBLES",)),
     (re.compile(r"\b(mutat\w*)\b"), ("ASSOCIATES", "MAPS")),
 )
-ENTITY_QUESTION = re.compile(r"^\s*(which|list|name|give|enumerate|identify)\b", re.IGNORECASE)
+ENTITY_QUESTION = re.compile(r"^\s*(list|name|give|enumerate|identify)\b|\bwhich\b|^\s*what\s+(is|are|was|were)\s+the\b",
+                             re.IGNORECASE)
 WHAT_QUESTION = re.compile(r"^\s*what\b", re.IGNORECASE)
+PROSE_QUESTION = re.compile(
+    r"^\s*what\s+(is|are|was|were)\s+the\s+(main\s+|primary\s+|major\s+)?(role|roles|function|functions|mechanism|"
+    r"mechanisms|effect|effects|purpose|difference|differences|relationship|relation|link|association|impact|"
+    r"significance|definition|aim|goal|principle|basis|rationale|importance|outcome|outcomes|prognosis|"
+    r"pathophysiology|pathogenesis|etiology|aetiology|evidence|advantage|advantages|benefit|benefits)\b",
+    re.IGNORECASE)
+"""'What is the role of X?' and its kin ask for prose, not for entities."""
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -86,8 +97,8 @@ class Asked(BaseModel):
 
     labels: list[str] = Field(default_factory=list, description="Node labels asked for, in the question's order")
     relations: list[str] = Field(default_factory=list, description="Edge-type prefixes asked about (ASSOCIATES, ...)")
-    entity_question: bool = Field(default=False, description="Asks for entities: 'which/list/name ...', or 'what' "
-                                  "with an asked label ('What genes ...')")
+    entity_question: bool = Field(default=False, description="Asks for entities: 'which' anywhere, 'list/name ...', "
+                                  "'what is the ...', or 'what' with an asked label ('What genes ...'); not 'What is X?'")
     entity_ids: list[str] = Field(default_factory=list, description="The question's own linked nodes")
 
     def relation_asked(self, edge_type: str) -> bool:
@@ -134,7 +145,9 @@ def asked(question: str, entities: Sequence[LinkedEntity]) -> Asked:
             relations.extend(p for p in prefixes if p not in relations)
     known = {t.split("_")[0] for t in EDGE_TYPES}
     relations = [r for r in relations if r in known]
-    # "Which ..." asks for entities; "What ..." only when it names their kind ("What genes ...", not "What is X?")
-    entity_question = bool(ENTITY_QUESTION.match(question)) or (bool(WHAT_QUESTION.match(question)) and bool(labels))
+    # "Which ...", "... of which cancer?", "What is the main target of X?" ask for entities; another "What ..." only
+    # when it names their kind ("What genes ..."), not "What is X?" (a definition)
+    entity_question = ((bool(ENTITY_QUESTION.search(question)) and not PROSE_QUESTION.match(question))
+                       or (bool(WHAT_QUESTION.match(question)) and bool(labels)))
     return Asked(labels=labels, relations=relations, entity_question=entity_question,
                  entity_ids=[e.node_id for e in entities])

@@ -51,3 +51,8 @@ def test_what_asks_for_entities_only_when_it_names_their_kind():
     assert asked("What genes are mutated in cystic fibrosis?", []).entity_question
     assert not asked("What is the role of CFTR?", []).entity_question
     assert asked("List the side effects of metformin", []).labels == ["SideEffect"]
+    assert asked("Cemiplimab is used for treatment of which cancer?", []).entity_question  # "which" need not lead
+    assert asked("What is the main target of imatinib?", []).entity_question  # "what is the ..." asks for one
+    gaucher = LinkedEntity(mention="Gaucher disease", node_id="DOID:1926", label="Disease", name="Gaucher's disease",
+                           method="exact")
+    assert asked("Which enzyme is deficient in Gaucher disease?", [gaucher]).labels == ["Gene"]
