@@ -20,6 +20,7 @@ from kgrag.langchain import (
 )
 from kgrag.answer.pipeline import Pipeline
 from kgrag.types import Answer, Question
+from tests.fakes import WrappedGenerator
 
 PASSAGES = [
     Passage(id="p1", pmid="111", text="HLA-B alleles confer risk of psoriasis in genome-wide association studies.",
@@ -68,30 +69,14 @@ class CountingSearch:
         return self.inner.search(queries, k)
 
 
-class CountingGenerator:
+class CountingGenerator(WrappedGenerator):
     def __init__(self, inner) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.generate_calls = 0
 
-    def generate(self, prompts, *, max_tokens, stop=None):
+    def generate(self, prompts, *, max_tokens, stop=None, **streaming):
         self.generate_calls += 1
-        return self.inner.generate(prompts, max_tokens=max_tokens, stop=stop)
-
-    def score_options(self, prompts, options):
-        return self.inner.score_options(prompts, options)
-
-    def score_labels(self, prompts, labels):
-        return self.inner.score_labels(prompts, labels)
-
-    def count_tokens(self, texts):
-        return self.inner.count_tokens(texts)
-
-    def reset_cache(self):
-        pass
-
-    def close(self):
-        pass
+        return self.inner.generate(prompts, max_tokens=max_tokens, stop=stop, **streaming)
 
 
 @pytest.fixture()

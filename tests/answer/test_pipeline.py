@@ -13,6 +13,7 @@ from kgrag.answer.pipeline import Pipeline, validate_question
 from kgrag.retrieval.pruning import prune
 from kgrag.types import Evidence, Question
 from tests.conftest import TINY_NODES
+from tests.fakes import WrappedGenerator
 
 @pytest.fixture()
 def store(tiny_store):
@@ -418,11 +419,12 @@ def test_a_bug_in_a_statistics_backend_is_raised_not_read_as_unknown(store, embe
         EvidenceChecker(store, BuggyStats()).claims(["x"], [linker.link(sentences[0])], sentences)
 
 
-class _Recording:
+class _Recording(WrappedGenerator):
     """Wraps a real generator; records each scoring call, and can hide every label (as a server's top-20 might)."""
 
     def __init__(self, inner, *, hide_labels: bool = False) -> None:
-        self.inner, self.hide_labels, self.name = inner, hide_labels, inner.name
+        super().__init__(inner)
+        self.hide_labels = hide_labels
         self.label_calls: list[tuple[list, list]] = []
         self.option_calls: list[list] = []
 
@@ -435,18 +437,6 @@ class _Recording:
     def score_options(self, prompts, options):
         self.option_calls.append([list(row) for row in options])
         return self.inner.score_options(prompts, options)
-
-    def generate(self, prompts, *, max_tokens, stop=None):
-        return self.inner.generate(prompts, max_tokens=max_tokens, stop=stop)
-
-    def count_tokens(self, texts):
-        return self.inner.count_tokens(texts)
-
-    def reset_cache(self):
-        pass
-
-    def close(self):
-        pass
 
 
 def test_label_scoring_is_one_call_per_batch_with_lettered_options(store, embedder, smollm, settings):
