@@ -289,6 +289,10 @@ class Settings(BaseSettings):
                                 "marked, and list it in Answer.unsupported).")
     answer_items: int = Field(default=10, gt=0, le=100, description="Entities an entity question's evidence answer names.")
     llm_temperature: float = Field(default=0.0, ge=0.0)
+    llm_precision: EmbeddingPrecision = Field(
+        default="auto",
+        description="The transformers backend's weights: auto (bf16 on a CPU with AMX tiles, as the encoder; fp32 "
+        "elsewhere), fp32 or bf16. Option scores and texts may differ in their last digits between the two.")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Base read timeout of one request to an LLM server.")
     llm_timeout_per_1k_tokens_s: float = Field(
         default=30.0, ge=0, description="Added to llm_timeout_s for every 1,000 prompt tokens (estimated) of a request."

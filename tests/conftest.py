@@ -15,6 +15,7 @@ from tests.kgrag_env import use_kgrag_env
 torch.set_num_threads(1)
 # fp32 vectors on every CPU (KGRAG_EMBEDDING_PRECISION=auto is bf16 on one with AMX); tests of bf16 ask for it
 os.environ.setdefault("KGRAG_EMBEDDING_PRECISION", "fp32")
+os.environ.setdefault("KGRAG_LLM_PRECISION", "fp32")  # and fp32 LLM weights (auto: bf16 on an AMX CPU)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

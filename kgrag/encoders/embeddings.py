@@ -23,6 +23,7 @@ import numpy as np
 from kgrag.errors import BackendUnavailableError
 from kgrag.encoders.cache import DiskCache, text_hash
 from kgrag.encoders.model_files import embedding_dimension, load_sentence_transformer, slug
+from kgrag.hardware import cpu_has_amx
 
 if TYPE_CHECKING:
     from kgrag.encoders.onnx import OnnxEncoder
@@ -51,14 +52,6 @@ class Embedder(Protocol):
     def encode_once(self, texts: Sequence[str]) -> np.ndarray:
         """The same vectors, none kept (cached ones read): for whole-graph builds whose vectors would not fit."""
         ...
-
-
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles (Sapphire Rapids and later), where torch runs bfloat16 matrix products fast."""
-    import torch
-
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe()) if probe is not None else False
 
 
 def resolve_precision(precision: str, *, backend: str = "torch", device: str = "cpu") -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from kgrag.errors import BackendUnavailableError
+from kgrag.hardware import cpu_has_amx
 from kgrag.generators.base import Generation, Prompt, TextCallback, hand_over, label_token_ids
 from kgrag.settings import Settings
 
@@ -80,15 +81,17 @@ class TransformersGenerator:
         self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     @classmethod
-    def load(cls, model: str, *, temperature: float = 0.0, tokenizer: Any = None) -> "TransformersGenerator":
-        """``model``'s weights and tokenizer (``tokenizer``: the model's own, already loaded)."""
+    def load(cls, model: str, *, temperature: float = 0.0, tokenizer: Any = None,
+             precision: str = "fp32") -> "TransformersGenerator":
+        """``model``'s weights (``precision``: fp32, bf16, or auto: bf16 on a CPU with AMX) and tokenizer
+        (``tokenizer``: the model's own, already loaded)."""
         from transformers import AutoModelForCausalLM
 
         location, gguf_file = resolve_model(model)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
         try:
-            lm = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32, **kwargs)
+            lm = AutoModelForCausalLM.from_pretrained(location, dtype=llm_dtype(precision), **kwargs)
         except OSError as exc:
             raise BackendUnavailableError(f"cannot load llm_model={model!r}: {exc}") from exc
         lm.eval()
@@ -96,7 +99,8 @@ class TransformersGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, tokenizer: Any = None) -> "TransformersGenerator":
-        return cls.load(settings.llm_model, temperature=settings.llm_temperature, tokenizer=tokenizer)
+        return cls.load(settings.llm_model, temperature=settings.llm_temperature, tokenizer=tokenizer,
+                        precision=settings.llm_precision)
 
     # -- helpers -------------------------------------------------------------------------------
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
@@ -217,6 +221,14 @@ def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
     cut = min((text.find(s) + len(s) for s in stop if s in text), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
 
+
+
+def llm_dtype(precision: str) -> torch.dtype:
+    """torch's dtype for ``llm_precision``: ``auto`` is bfloat16 on a CPU with AMX tiles, float32 elsewhere."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise BackendUnavailableError(f"llm precision {precision!r}: expected auto, fp32 or bf16 (KGRAG_LLM_PRECISION)")
+    bf16 = precision == "bf16" or (precision == "auto" and not torch.cuda.is_available() and cpu_has_amx())
+    return torch.bfloat16 if bf16 else torch.float32
 
 
 def _callback_streamer(tokenizer: Any, callback: Callable[[str], None]) -> Any:

@@ -159,3 +159,30 @@ def test_length_groups_keep_each_pass_within_the_token_budget():
     assert sorted(i for g in groups for i in g) == list(range(6))
     assert all(len(g) * max(lengths[i] for i in g) <= 2048 or len(g) == 1 for g in groups)
     assert [4] in groups and any({1, 2, 5} <= set(g) for g in groups)
+
+
+def test_llm_precision_auto_is_bf16_only_where_the_cpu_has_amx(monkeypatch):
+    import torch
+
+    import kgrag.generators.transformers_backend as backend
+    from kgrag.errors import BackendUnavailableError
+
+    monkeypatch.setattr(backend, "cpu_has_amx", lambda: True)
+    assert backend.llm_dtype("auto") == (torch.float32 if torch.cuda.is_available() else torch.bfloat16)
+    monkeypatch.setattr(backend, "cpu_has_amx", lambda: False)
+    assert backend.llm_dtype("auto") == torch.float32 and backend.llm_dtype("bf16") == torch.bfloat16
+    with pytest.raises(BackendUnavailableError, match="KGRAG_LLM_PRECISION"):
+        backend.llm_dtype("fp8")
+
+
+def test_smollm2_in_bf16_generates_and_scores():
+    from kgrag.generators.base import Prompt
+    from kgrag.generators.transformers_backend import TransformersGenerator
+
+    gen = TransformersGenerator.load("smollm2", precision="bf16")
+    assert next(gen.model.parameters()).dtype.is_floating_point and str(next(gen.model.parameters()).dtype) == "torch.bfloat16"
+    pieces: list[str] = []
+    [g] = gen.generate([Prompt(user="Name one gene.")], max_tokens=8, on_text=lambda _i, text: pieces.append(text))
+    assert g.text and g.completion_tokens > 0 and "".join(pieces).strip() == g.text  # streamed as it came
+    [[yes, no]] = gen.score_labels([Prompt(user="Is the sky blue? Answer yes or no.")], [["yes", "no"]])
+    assert yes > float("-inf") and no > float("-inf")
