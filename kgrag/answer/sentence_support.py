@@ -30,11 +30,14 @@ LEXICAL_SUPPORT = 0.6
 UNSUPPORTED_MARK = "[unsupported]"
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 SUPPORTING = ("graph", "inferred", "corpus")
+_TRAILING_ENUMERATOR = re.compile(r"(?<=[.!?])\s+\(?\d{1,3}[.)]$")
+"""A list item's number after the last whole sentence: where a generation cut at its token limit often stops."""
 
 
 def complete_sentences(text: str) -> str:
-    """``text`` up to its last sentence end; a text with none stays as it is (it is one fragment)."""
-    stripped = text.rstrip()
+    """``text`` up to its last sentence end, without a list number the generation stopped after ("... 14."); a text
+    with no sentence end stays as it is (it is one fragment)."""
+    stripped = _TRAILING_ENUMERATOR.sub("", text.rstrip())
     ends = list(_SENTENCE_END.finditer(stripped))
     if not ends or ends[-1].end() == len(stripped):
         return stripped

@@ -68,6 +68,7 @@ def test_edges_and_passages_in_words():
 def test_an_llm_answer_is_cut_to_whole_sentences_and_unsupported_sentences_are_marked_or_dropped():
     assert complete_sentences("HLA-B is linked. It is a family of gen") == "HLA-B is linked."
     assert complete_sentences("No full stop at all") == "No full stop at all"
+    assert complete_sentences("1. IL12B is linked. 2. IL23R is linked. 14.") == "1. IL12B is linked. 2. IL23R is linked."
     q = Question(text="Which genes are associated with psoriasis?")
     evidence = [Evidence(kind="kg", id="a|ASSOCIATES_DaG|b", score=1.0, sources=["GWAS"],
                          text="Disease psoriasis associates Gene HLA-B and Provenance of this association is GWAS.")]
