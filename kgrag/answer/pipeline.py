@@ -198,7 +198,7 @@ class Pipeline:
             replies = self._reply(qs, linked, [r.evidence for r in retrieved], items, on_text)
         with timer.stage("claims"):
             claims = self._claims(qs, linked, replies)
-        unsupported = self._hold_to_evidence(qs, replies, claims)
+        replies, unsupported = self._hold_to_evidence(qs, replies, claims)
         context_tokens = self.generator.count_tokens([render_context(r.evidence, q.context) for q, r in zip(qs, replies)])
         timings = timer.per_question(len(qs))
         return [self._answer(qs[i], linked[i], stage1[i], active[i], retrieved[i], replies[i], claims[i], context_tokens[i],
@@ -258,19 +258,21 @@ class Pipeline:
             out[i] = verdicts
         return out
 
-    def _hold_to_evidence(self, qs: Sequence[Question], replies: list[Reply],
-                          claims: Sequence[list[ClaimVerdict]]) -> list[list[str]]:
-        """An LLM writer's free answers with the sentences no evidence supports marked (or dropped under
-        ``writer_strict``), in place in ``replies``; those sentences per question. The evidence writer's need none."""
-        out: list[list[str]] = [[] for _ in qs]
+    def _hold_to_evidence(self, qs: Sequence[Question], replies: Sequence[Reply], claims: Sequence[list[ClaimVerdict]]
+                          ) -> tuple[list[Reply], list[list[str]]]:
+        """The replies with an LLM writer's sentences that no evidence supports marked (or dropped under
+        ``writer_strict``), and those sentences per question. The evidence writer's replies need none."""
+        held = list(replies)
+        unsupported: list[list[str]] = [[] for _ in qs]
         if isinstance(self.writer, EvidenceWriter):
-            return out
+            return held, unsupported
         for i, (q, reply) in enumerate(zip(qs, replies)):
             if q.options or not reply.text:
                 continue
-            text, out[i] = mark_unsupported(reply.text, claims[i], reply.evidence, q, strict=self.settings.writer_strict)
-            replies[i] = reply.model_copy(update={"text": text})
-        return out
+            text, unsupported[i] = mark_unsupported(reply.text, claims[i], reply.evidence, q,
+                                                    strict=self.settings.writer_strict)
+            held[i] = reply.model_copy(update={"text": text})
+        return held, unsupported
 
     def _answer(self, q: Question, linked: Linked, stage1: GateDecision | None, retrieved: bool, found: Retrieved,
                 reply: Reply, claims: list[ClaimVerdict], context_tokens: int, timings: dict[str, float]) -> Answer:
