@@ -202,14 +202,14 @@ class Pipeline:
         context_tokens = self.generator.count_tokens([render_context(r.evidence, q.context) for q, r in zip(qs, replies)])
         timings = timer.per_question(len(qs))
         return [self._answer(qs[i], linked[i], stage1[i], active[i], retrieved[i], replies[i], claims[i], context_tokens[i],
-                             timings).model_copy(update={"items": items[i], "unsupported": unsupported[i]})
-                for i in range(len(qs))]
+                             timings, items[i], unsupported[i]) for i in range(len(qs))]
 
     # -- stages --------------------------------------------------------------------------------
     def _start_query_vectors(self, worker: ThreadPoolExecutor, texts: list[str]) -> Future[Any] | None:
-        """The questions' embeddings started on ``worker``, when retrieval may run and the embedder allows
-        calls from another thread (``thread_safe``); else None (the retriever embeds them before pruning)."""
-        if self.settings.retrieval_mode == "none" or not self.retriever.embedder.thread_safe:
+        """The questions' embeddings started on ``worker``, when something reads them (similarity pruning, or the text
+        search, whose own call then finds them in the embedder's memory) and the embedder allows calls from another
+        thread (``thread_safe``); else None (the retriever embeds them where needed)."""
+        if not self.retriever.reads_query_vectors() or not self.retriever.embedder.thread_safe:
             return None
         return worker.submit(self.retriever.query_vectors, texts)
 
@@ -275,7 +275,8 @@ class Pipeline:
         return held, unsupported
 
     def _answer(self, q: Question, linked: Linked, stage1: GateDecision | None, retrieved: bool, found: Retrieved,
-                reply: Reply, claims: list[ClaimVerdict], context_tokens: int, timings: dict[str, float]) -> Answer:
+                reply: Reply, claims: list[ClaimVerdict], context_tokens: int, timings: dict[str, float],
+                items: list[AnswerItem], unsupported: list[str]) -> Answer:
         """One Answer from what each stage gave for the question, with the backends and stages in its trace."""
         trace = self._backends() + ([found.trace] if found.trace else [])
         if retrieved and not any(e.kind == "kg" for e in found.evidence) and self.settings.uses_graph:
@@ -283,7 +284,7 @@ class Pipeline:
         usage = Usage(retrievals=int(retrieved), context_tokens=context_tokens) + reply.usage
         return Answer(question=q.text, question_id=q.id, task=q.task, text=reply.text, choice=reply.choice,
                       option_scores=reply.option_scores, selection_mode=self.settings.selection_mode,
-                      writer=None if q.options else self.writer.name,
+                      writer=None if q.options else self.writer.name, items=items, unsupported=unsupported,
                       abstained=reply.abstained, claims=claims, support=reply.support,
                       support_confidence=reply.support_confidence, decision=reply.decision, entities=linked.entities, evidence=reply.evidence,
                       dropped_evidence=found.dropped, gate=([stage1] if stage1 else []) + reply.gate, usage=usage,

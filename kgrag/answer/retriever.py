@@ -49,11 +49,11 @@ class Linked(BaseModel):
 class Retrieved(BaseModel):
     """One query's pruned context."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # candidates are graph_context.Candidate objects
+
     evidence: list[Evidence] = Field(default_factory=list)
     dropped: int = Field(default=0, description="Candidates not kept: pruned, over the budget, or near-duplicates")
     trace: str | None = Field(default=None, description="What pruning and the budget kept and cut (None: no candidates)")
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     candidates: list[Candidate] = Field(default_factory=list, exclude=True, repr=False,
                                         description="Every candidate before pruning, for the answer's items")
     asked: Asked | None = Field(default=None, description="What the question asks for (ranking=strength)")
@@ -182,6 +182,11 @@ class Retriever:
             out.append(Retrieved(evidence=result.evidence, dropped=result.dropped, trace=trace,
                                  candidates=cands, asked=question))
         return out
+
+    def reads_query_vectors(self) -> bool:
+        """Whether retrieval embeds the queries: similarity pruning does, and so does a text search."""
+        uses_text_search = self.text_index is not None and self.settings.uses_text
+        return self.settings.retrieval_mode != "none" and (self.settings.ranking == "similarity" or uses_text_search)
 
     def query_vectors(self, queries: Sequence[str]) -> np.ndarray:
         """The queries' unit vectors (kept in memory only: a question is not a candidate sentence)."""
