@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from kgrag.answer.retriever import Linked
 from kgrag.evidence.claims import split_sentences
-from kgrag.generators.base import Generation, TextCallback, hand_over
+from kgrag.generators.base import TextCallback
 from kgrag.graph.schema import EDGE_TYPES
 from kgrag.retrieval.linking import GENERIC_WORDS
 from kgrag.settings import Settings
@@ -73,8 +73,10 @@ class EvidenceWriter:
         ranked = items if items is not None else [[] for _ in qs]
         replies = [Reply(text=self.compose(q, link, list(ev), list(its)), evidence=list(ev))
                    for q, link, ev, its in zip(qs, linked, evidence, ranked)]
-        return [r.model_copy(update={"text": g.text}) for r, g in
-                zip(replies, hand_over([Generation(text=r.text) for r in replies], on_text))]
+        if on_text is not None:  # composed whole: each text handed over once
+            for index, reply in enumerate(replies):
+                on_text(index, reply.text)
+        return replies
 
     def compose(self, q: Question, linked: Linked, evidence: list[Evidence], items: list[AnswerItem]) -> str:
         shown = items[: self.settings.answer_items]
@@ -98,7 +100,7 @@ def items_sentence(items: Sequence[AnswerItem], question_entities: Sequence[str]
     relation = _dominant_relation(items, evidence)
     phrase = ITEM_PHRASES.get(relation, "linked to") if relation else "named with"
     about = " and ".join(question_entities) if question_entities else "the question's entities"
-    named = ", ".join(f"{i.name} ({_short_sources(i)})" for i in items)
+    named = ", ".join(f"{i.name} ({short_sources(i.sources) or 'literature'})" for i in items)
     return f"{head} {phrase} {about}, strongest evidence first: {named}."
 
 
@@ -114,13 +116,12 @@ def _dominant_relation(items: Sequence[AnswerItem], evidence: Sequence[Evidence]
     return max(counts, key=lambda k: counts[k]) if counts else None
 
 
-def _short_sources(item: AnswerItem) -> str:
-    """Databases first, then at most two PMIDs, then how many more."""
-    databases = [s for s in item.sources if not s.startswith("PMID:")]
-    pmids = [s for s in item.sources if s.startswith("PMID:")]
-    shown = databases + pmids[:2]
-    more = len(pmids) - 2
-    return ", ".join(shown) + (f" and {more} more PMIDs" if more > 0 else "") if shown else "literature"
+def short_sources(sources: Sequence[str], pmids: int = 2) -> str:
+    """Databases first, then at most ``pmids`` PMIDs, then how many more ("" for no source)."""
+    databases = [s for s in sources if not s.startswith("PMID:")]
+    cited = [s for s in sources if s.startswith("PMID:")]
+    more = len(cited) - pmids
+    return ", ".join(databases + cited[:pmids]) + (f" and {more} more PMIDs" if more > 0 else "")
 
 
 def content_words(text: str) -> set[str]:

@@ -9,6 +9,7 @@ from typing import Optional, get_args
 
 import typer
 
+from kgrag.answer.evidence_writer import short_sources
 from kgrag.explain.picture import write_picture
 from kgrag.settings import Settings, redact, redact_data
 from kgrag.explain.subgraph import build_subgraph
@@ -85,7 +86,7 @@ def ask(
     if result.items:
         items = Table("#", "item", "label", "strength", "sources", title=f"Items ({len(result.items)}, best supported first)")
         for rank, item in enumerate(result.items[:ITEMS_SHOWN], 1):
-            items.add_row(str(rank), f"{item.name} ({item.id})", item.label, f"{item.strength:.2f}", _sources(item.sources))
+            items.add_row(str(rank), f"{item.name} ({item.id})", item.label, f"{item.strength:.2f}", short_sources(item.sources, pmids=3))
         console.print(items)
     if result.support:
         conf = f", confidence {result.support_confidence:.2f}" if result.support_confidence is not None else ""
@@ -103,14 +104,6 @@ def ask(
     for decision in result.gate:
         console.print(f"gate stage {decision.stage}: retrieve={decision.retrieve} ({decision.reason})")
     console.print("[dim]" + "; ".join(result.trace) + "[/dim]")
-
-
-def _sources(sources: list[str]) -> str:
-    """Databases, then at most three PMIDs and how many more."""
-    databases = [s for s in sources if not s.startswith("PMID:")]
-    pmids = [s for s in sources if s.startswith("PMID:")]
-    more = f" +{len(pmids) - 3} PMIDs" if len(pmids) > 3 else ""
-    return ", ".join(databases + pmids[:3]) + more
 
 
 def public_answer(result: Answer, settings: Settings) -> Answer:

@@ -78,11 +78,7 @@ def prune_detailed(question_vec: np.ndarray, candidates: Sequence[Candidate], ve
     with np.errstate(all="ignore"):  # damaged vectors: check_cosines says so, numpy need not warn
         sims = vectors @ question_vec
     check_cosines(sims, candidates, settings)
-    groups: dict[str, list[int]] = {}
-    for i, cand in enumerate(candidates):
-        groups.setdefault(cand.group, []).append(i)
-    entity_groups = [g for g in groups if g not in ("options", "text")]
-    per_entity = max(1, settings.context_volume // max(1, len(entity_groups)))
+    groups, entity_groups, per_entity = _groups(candidates, settings)
 
     kept: list[int] = []
     if "options" in groups:
@@ -101,6 +97,16 @@ def prune_detailed(question_vec: np.ndarray, candidates: Sequence[Candidate], ve
                   budget_cut=fitted.cut, budget_cut_tokens=fitted.cut_tokens, near_duplicates=fitted.near_duplicates)
 
 
+def _groups(candidates: Sequence[Candidate], settings: Settings) -> tuple[dict[str, list[int]], list[str], int]:
+    """Candidate indices by group; the entity groups (not ``options``, not ``text``); each one's share of
+    ``context_volume``."""
+    groups: dict[str, list[int]] = {}
+    for i, cand in enumerate(candidates):
+        groups.setdefault(cand.group, []).append(i)
+    entity_groups = [g for g in groups if g not in ("options", "text")]
+    return groups, entity_groups, max(1, settings.context_volume // max(1, len(entity_groups)))
+
+
 def prune_by_strength(candidates: Sequence[Candidate], asked: Asked, vectors: np.ndarray,
                       settings: Settings) -> Pruned:
     """Relevance x strength: per entity group, edges by (tier, strength), at most ``context_volume / groups``;
@@ -108,11 +114,7 @@ def prune_by_strength(candidates: Sequence[Candidate], asked: Asked, vectors: np
     (near-duplicates); graph rows may be zero. Each kept edge scores ``tier + strength`` (0-4)."""
     if not candidates:
         return Pruned(evidence=[], dropped=0)
-    groups: dict[str, list[int]] = {}
-    for i, cand in enumerate(candidates):
-        groups.setdefault(cand.group, []).append(i)
-    entity_groups = [g for g in groups if g not in ("options", "text")]
-    per_entity = max(1, settings.context_volume // max(1, len(entity_groups)))
+    groups, entity_groups, per_entity = _groups(candidates, settings)
     scores = np.zeros(len(candidates), dtype=np.float64)
     ranked: dict[str, list[int]] = {}
     if "options" in groups:
