@@ -85,8 +85,9 @@ class EvidenceWriter:
         if shown:
             parts.append(items_sentence(shown, names, evidence))
         first_items = [i.name for i in shown[:3]]
+        subjects = names + [e.mention for e in linked.entities if e.within is None]
         sentences = best_sentences(q, evidence, names + first_items, LITERATURE_SENTENCES["items" if shown else "prose"],
-                                   require_names=[i.name for i in shown])
+                                   require_names=[i.name for i in shown], subjects=subjects)
         parts.extend(sentences)
         if not shown:
             parts.extend(graph_facts(evidence, GRAPH_FACTS))
@@ -99,9 +100,10 @@ def items_sentence(items: Sequence[AnswerItem], question_entities: Sequence[str]
     head = " and ".join(PLURALS.get(label, label) for label in labels)
     relation = _dominant_relation(items, evidence)
     phrase = ITEM_PHRASES.get(relation, "linked to") if relation else "named with"
-    about = " and ".join(question_entities) if question_entities else "the question's entities"
     named = ", ".join(f"{i.name} ({short_sources(i.sources) or 'literature'})" for i in items)
-    return f"{head} {phrase} {about}, strongest evidence first: {named}."
+    if not question_entities:
+        return f"{head} named in the question's passages, most often first: {named}."
+    return f"{head} {phrase} {' and '.join(question_entities)}, strongest evidence first: {named}."
 
 
 def _dominant_relation(items: Sequence[AnswerItem], evidence: Sequence[Evidence]) -> str | None:
@@ -129,27 +131,30 @@ def content_words(text: str) -> set[str]:
 
 
 def best_sentences(q: Question, evidence: Sequence[Evidence], names: Sequence[str], limit: int,
-                   require_names: Sequence[str] = ()) -> list[str]:
+                   require_names: Sequence[str] = (), subjects: Sequence[str] = ()) -> list[str]:
     """The ``limit`` sentences of the given context and the kept passages that answer ``q`` best, each cited.
 
     A sentence scores the question's content words it shares (over the square root of their number), plus one for
     naming one of ``names`` (the question's entities, the first items), plus one for defining an entity of the
     question ("X is a ...") when the question asks what something is. Fragments are skipped: a sentence must begin
     with a capital letter or a digit, end with a full stop (or ? or !), and hold at least five words. With
-    ``require_names``, only sentences naming one of them count. Ties keep the order of the passages (retrieval rank).
+    ``require_names``, only sentences naming one of them count; with ``subjects`` (the question's entities, by name or
+    mention), a retrieved passage's sentence counts only when it names one of them (a given context, chosen by the
+    user, is exempt). Ties keep the order of the passages (retrieval rank).
     """
     wanted = content_words(q.text)
     keys = [normalise(n) for n in names if n]
     required = [normalise(n) for n in require_names if n]
+    about = [normalise(n) for n in subjects if n]
     defining = bool(DEFINITION_QUESTION.match(q.text))
     scored: list[tuple[float, int, str]] = []
-    pools: list[tuple[str, str]] = [(s, "") for s in split_sentences(q.context or "")]
+    pools: list[tuple[str, str, bool]] = [(s, "", False) for s in split_sentences(q.context or "")]
     for ev in evidence:
         if ev.kind in ("text", "given"):
             cite = f" [{', '.join(ev.sources)}]" if ev.sources else ""
-            pools.extend((s, cite) for s in split_sentences(ev.text))
+            pools.extend((s, cite, ev.kind == "text") for s in split_sentences(ev.text))
     seen: set[str] = set()
-    for order, (raw, cite) in enumerate(pools):
+    for order, (raw, cite, retrieved) in enumerate(pools):
         sentence = SECTION_LABEL.sub("", raw).strip()
         key = normalise(sentence)
         if key in seen or not is_whole_sentence(sentence):
@@ -157,6 +162,8 @@ def best_sentences(q: Question, evidence: Sequence[Evidence], names: Sequence[st
         seen.add(key)
         padded = f" {key} "
         if required and not any(k and f" {k} " in padded for k in required):
+            continue
+        if retrieved and about and not any(f" {k} " in padded for k in about):
             continue
         shared = len(wanted & content_words(sentence))
         named = any(k and f" {k} " in padded for k in keys)

@@ -9,9 +9,12 @@ whichever writer runs. For a free question that asks for entities (``which/what/
   An item's graph strength is its best edge's strength (:mod:`kgrag.graph.strength`: an edge's strength already
   combines its independent sources).
 * **Literature**: the entities named in the retrieved passages and in a given context, linked with the same
-  linker (dictionary only, ONE pass for the batch), of an asked label when the question names one. A passage
-  supports each entity it names with ``PASSAGE_SUPPORT`` (a given context's snippet with ``GIVEN_SUPPORT``); the
-  literature strength is their noisy-OR. So a question the graph cannot answer still gets a ranked list.
+  linker (dictionary only, ONE pass for the batch, sentence by sentence), of an asked label when the question names
+  one. A retrieved passage counts only its sentences that also name one of the question's own entities (when it has
+  any: a retrieved passage about another disease names other genes); a given context, chosen by the user, counts
+  whole. A passage supports each entity it names with ``PASSAGE_SUPPORT`` (a given context's sentence with
+  ``GIVEN_SUPPORT``); the literature strength is their noisy-OR. So a question the graph cannot answer still gets
+  a ranked list.
 * **Together**: ``strength = 1 - (1 - graph) (1 - literature)``. Items joined to more of the question's entities
   come first (an answer must hold for all of them), then by strength, then by first appearance. The question's
   own entities are never items. Names, labels and synonyms come from the graph (ONE node lookup for the batch).
@@ -126,21 +129,29 @@ class ItemRanker:
         if self.linker is None or not drafts:
             return
         texts: list[str] = []
-        owners: list[tuple[int, float, str, str | None]] = []  # (question, support, evidence id, pmid)
+        owners: list[tuple[int, float, str, str | None, bool]] = []  # (question, support, evidence id, pmid, retrieved)
         for i in drafts:
             for cand in retrieved[i].candidates:
                 if cand.group == "text":
                     ev = cand.evidence
-                    texts.append(ev.text)
-                    owners.append((i, PASSAGE_SUPPORT, ev.id, ev.properties.get("pmid")))
+                    for sentence in split_sentences(ev.text):
+                        texts.append(sentence)
+                        owners.append((i, PASSAGE_SUPPORT, ev.id, ev.properties.get("pmid"), True))
             for n, sentence in enumerate(split_sentences(qs[i].context or "")):
                 texts.append(sentence)
-                owners.append((i, GIVEN_SUPPORT, f"given:{n}", None))
+                owners.append((i, GIVEN_SUPPORT, f"given:{n}", None, False))
         if not texts:
             return
-        for (i, support, evidence_id, pmid), entities in zip(owners, self.linker.link(texts, fallback=False)):
+        named: dict[tuple[int, str], tuple[float, str | None, dict[str, LinkedEntity]]] = {}  # per passage or sentence
+        for (i, support, evidence_id, pmid, from_retrieval), entities in zip(owners, self.linker.link(texts, fallback=False)):
+            subjects = retrieved[i].asked.entity_ids  # type: ignore[union-attr]
+            if from_retrieval and subjects and not any(e.node_id in subjects for e in entities):
+                continue  # a retrieved sentence counts only where it names the question's own entities
+            kept = named.setdefault((i, evidence_id), (support, pmid, {}))[2]
+            kept.update((e.node_id, e) for e in _distinct(entities) if e.node_id not in kept)
+        for (i, evidence_id), (support, pmid, entities) in named.items():
             asked: Asked = retrieved[i].asked  # type: ignore[assignment]
-            for entity in _distinct(entities):
+            for entity in entities.values():
                 if entity.node_id in asked.entity_ids or (asked.labels and entity.label not in asked.labels):
                     continue
                 draft = drafts[i].get(entity.node_id)

@@ -92,3 +92,27 @@ def test_the_llm_writer_gets_the_same_items_and_ends_on_a_whole_sentence(tiny_st
     assert a.writer == "llm" and a.usage.llm_calls == 1 and {i.name for i in a.items} == {"HLA-B", "NOD2"}
     assert a.text.rstrip().endswith((".", "!", "?", UNSUPPORTED_MARK)) or "." not in a.text
     assert all(s in a.text for s in a.unsupported)
+
+
+def test_a_retrieved_passage_counts_only_where_it_names_the_questions_entity(tiny_store, embedder, tmp_settings):
+    from kgrag.answer.items import ItemRanker
+    from kgrag.answer.retriever import Linked, Retrieved
+    from kgrag.retrieval.graph_context import Candidate
+    from kgrag.retrieval.linking import EntityLinker
+    from kgrag.retrieval.relevance import asked
+
+    linker = EntityLinker.from_store(tiny_store, embedder, tmp_settings)
+    q = Question(text="Which genes are associated with breast cancer?")
+    [entities] = linker.link([q.text])
+    passage = Evidence(kind="text", id="p1", score=0.5, sources=["PMID:9"], properties={"pmid": "9"},
+                       text="CHEK2 carriers have a higher risk of breast cancer. NOD2 variants cause psoriasis flares.")
+    found = Retrieved(candidates=[Candidate(group="text", evidence=passage)], asked=asked(q.text, entities))
+    [items] = ItemRanker(tmp_settings, tiny_store, linker).rank([q], [Linked(entities=entities)], [found])
+    assert [i.name for i in items] == ["CHEK2"]  # NOD2's sentence is about psoriasis, not the question's disease
+    assert items[0].origin == "text" and items[0].sources == ["PMID:9"]
+    # the writer cites only the passage's sentences about the question's entity
+    other = Evidence(kind="text", id="p2", score=0.4, sources=["PMID:10"],
+                     text="CHEK2 is a kinase that guards genome integrity in dividing cells.")
+    sentences = best_sentences(q, [passage, other], ["breast cancer", "CHEK2"], 3, require_names=["CHEK2"],
+                               subjects=["breast cancer"])
+    assert sentences == ["CHEK2 carriers have a higher risk of breast cancer. [PMID:9]"]
