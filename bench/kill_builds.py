@@ -84,7 +84,7 @@ def check_text_index(home: Path) -> str:
 
     index = TextIndex.load(load_settings(home=home))
     hits = index.search(["Which genes are associated with psoriasis?"], k=3)[0]
-    return f"{len(index.passages)} passages, top {[h.passage.pmid for h in hits]}"
+    return f"{index.manifest.passage_count} passages, top {[h.passage.pmid for h in hits]}"
 
 
 def check_stats_index(home: Path) -> str:

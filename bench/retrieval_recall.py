@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     index = TextIndex.load(settings)
-    corpus_pmids = {p.pmid for p in index.passages if p.pmid}
+    corpus_pmids = index.store.pmids()
 
     pubmedqa = json.loads(source_path(settings, "pubmedqa/pqal_test_unlabelled.json").read_text())
     rows = evaluate(index, "pubmedqa-test", [row["QUESTION"] for row in pubmedqa.values()],

@@ -31,7 +31,9 @@ from kgrag.indexes.corpus import load_corpus
 from kgrag.encoders.embeddings import embedder_from_settings
 from kgrag.settings import load_settings
 from kgrag.sources import source_path
-from kgrag.indexes.text_index import TextIndex, Bm25Index, default_embedder, faiss_search, make_faiss_index
+from kgrag.indexes.bm25_index import Bm25Index
+from kgrag.indexes.dense import build_index as make_faiss_index
+from kgrag.indexes.text_index import TextIndex, default_embedder, faiss_search
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -40,6 +40,7 @@ from kgrag.errors import KgragError
 from kgrag.generators.base import Generator, Prompt
 from kgrag.answer.pipeline import Pipeline, validate_question
 from kgrag.answer.retriever import Linked, Retriever
+from kgrag.indexes.passage_store import TextFilter
 from kgrag.types import Answer, Evidence, Question
 
 QuestionInput = str | dict | Question
@@ -145,17 +146,21 @@ class TextRetriever(BaseRetriever):
     """Passages from the text index (FAISS, with BM25 fused by reciprocal rank when built with it).
 
     Each Document's metadata holds the passage id, ``sources`` (``PMID:<id>``), ``score``, and in
-    ``properties`` the rank, retriever, PMID and title.
+    ``properties`` the rank, retriever, PMID, title and year. ``text_filter`` (a
+    :class:`kgrag.indexes.passage_store.TextFilter`: year range, MeSH terms) restricts the passages;
+    without it the index's settings decide (``KGRAG_TEXT_YEAR_MIN``, ``_YEAR_MAX``, ``KGRAG_TEXT_MESH``).
 
     Example::
 
         retriever = TextRetriever(index=TextIndex.load(settings, embedder=embedder), k=5)
         docs = retriever.invoke("Does metformin reduce cancer risk?")
         docs[0].metadata["sources"]   # ["PMID:21645374"]
+        TextRetriever(index=index, k=5, text_filter=TextFilter(year_min=2015, mesh=["Psoriasis"]))
     """
 
     index: PassageSearcher
     k: int = Field(default=5, gt=0)
+    text_filter: TextFilter | None = None
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, k: int | None = None) -> "TextRetriever":
@@ -169,7 +174,8 @@ class TextRetriever(BaseRetriever):
         queries = list(queries)
         if not queries:
             return []
-        hits = self.index.search(queries, self.k)
+        hits = self.index.search(queries, self.k) if self.text_filter is None else \
+            self.index.search(queries, self.k, text_filter=self.text_filter)  # type: ignore[call-arg]
         return [[evidence_to_document(hit.to_evidence(), "text") for hit in row] for row in hits]
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

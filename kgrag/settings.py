@@ -19,11 +19,11 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from kgrag.errors import SettingsError
 
@@ -265,6 +265,16 @@ class Settings(BaseSettings):
     text_top_k: int = Field(default=10, gt=0)
     text_fusion: Literal["dense", "bm25", "rrf"] = "rrf"
     text_context_passages: int = Field(default=3, ge=0, description="Passages kept in the prompt context")
+    text_year_min: int | None = Field(default=None, ge=0, le=9999,
+                                      description="Search only passages published in or after this year.")
+    text_year_max: int | None = Field(default=None, ge=0, le=9999,
+                                      description="Search only passages published in or before this year.")
+    text_mesh: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Search only passages with one of these MeSH terms (case-insensitive); "
+        "in the environment a JSON list or terms separated by ';'.")
+    text_shard_size: int = Field(default=10_000, gt=0,
+                                 description="Passages embedded and committed together by a text-index build "
+                                 "(a killed build resumes from its last complete shard).")
 
     # --- generation ---------------------------------------------------------------------------
     generator: GeneratorBackend = Field(
@@ -409,6 +419,33 @@ class Settings(BaseSettings):
     def uses_graph(self) -> bool:
         """Whether retrieval asks the graph (``retrieval_mode`` kg or kg+text)."""
         return self.retrieval_mode in ("kg", "kg+text")
+
+    @field_validator("text_mesh", mode="before")
+    @classmethod
+    def _mesh_terms(cls, value: object) -> object:
+        """A JSON list, or terms separated by ';' (MeSH names hold commas: "Diabetes Mellitus, Type 2")."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"text_mesh {value!r}: not a JSON list ({exc.msg})") from None
+            return [term.strip() for term in text.split(";") if term.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _year_range(self) -> "Settings":
+        if self.text_year_min is not None and self.text_year_max is not None and self.text_year_min > self.text_year_max:
+            raise ValueError(f"text_year_min {self.text_year_min} is after text_year_max {self.text_year_max}")
+        return self
+
+    @property
+    def text_filter(self) -> Any:
+        """The search filter these settings ask for (:class:`kgrag.indexes.passage_store.TextFilter`)."""
+        from kgrag.indexes.passage_store import TextFilter
+
+        return TextFilter(year_min=self.text_year_min, year_max=self.text_year_max, mesh=list(self.text_mesh))
 
     @property
     def uses_text(self) -> bool:

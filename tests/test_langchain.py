@@ -94,7 +94,7 @@ def settings(tmp_settings):
 def text_index(settings, embedder):
     from kgrag.indexes.text_index import TextIndex
 
-    return TextIndex.build(PASSAGES, settings, embedder=embedder, bm25=False, progress=False, save=False)
+    return TextIndex.build(PASSAGES, settings, embedder=embedder, bm25=False, progress=False)
 
 
 @pytest.fixture()

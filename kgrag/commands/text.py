@@ -15,51 +15,67 @@ console = Console(stderr=True)
 
 
 def build_text_index(
-    corpus: Optional[Path] = typer.Option(None, help="Your own corpus: a .jsonl file or a folder of .txt files. "
-                                          "Default: PubMedQA contexts + BioASQ snippets from the sources directory."),
+    corpus: Optional[Path] = typer.Option(None, help="Your own corpus: PubMed baseline/update XML (.xml.gz, a file or "
+                                          "a folder), a .jsonl file, or a folder of .txt files. Default: PubMedQA "
+                                          "contexts + BioASQ snippets from the sources directory."),
+    add: bool = typer.Option(False, "--add", help="Add the corpus to the existing index (its passages are not "
+                             "embedded again; PubMed updates and deletions apply to it)."),
     index_type: Optional[str] = typer.Option(None, "--index-type", help="auto|flat|hnsw|ivfpq (default: settings)"),
+    shard_size: Optional[int] = typer.Option(None, "--shard-size", min=1, help="Passages per shard (default: "
+                                             "KGRAG_TEXT_SHARD_SIZE); a killed build resumes from its last shard."),
     bm25: bool = typer.Option(True, "--bm25/--no-bm25", help="Also build a BM25 index for fusion."),
     as_json: bool = typer.Option(False, "--json", help="Print build statistics as JSON on stdout."),
 ) -> None:
-    """Build the FAISS text index (and BM25) in KGRAG_TEXT_INDEX_DIR, with a progress bar."""
-    from kgrag.indexes.corpus import load_corpus
+    """Build the text index in KGRAG_TEXT_INDEX_DIR: streamed in shards, resumable, with a progress bar."""
+    from kgrag.indexes.corpus_stream import corpus_stream
+    from kgrag.indexes.text_index_build import build_text_index as build
     from kgrag.settings import load_settings
-    from kgrag.indexes.text_index import TextIndex
 
     settings = load_settings()
     started = time.perf_counter()
-    loaded = load_corpus(settings, corpus)
-    for problem in loaded.malformed[:10]:
+    stream = corpus_stream(settings, corpus)
+    report = build(settings, stream, index_type=index_type, bm25=bm25, add=add,
+                   shard_size=shard_size or settings.text_shard_size, progress=True)
+    for problem in report.problems[:10]:
         console.print(f"[yellow]skipped:[/yellow] {problem}")
-    if len(loaded.malformed) > 10:
-        console.print(f"[yellow]... and {len(loaded.malformed) - 10} more malformed rows[/yellow]")
-    index = TextIndex.build(loaded.passages, settings, index_type=index_type, bm25=bm25, progress=True)
+    if len(report.problems) > 10:
+        console.print(f"[yellow]... and {len(report.problems) - 10} more malformed rows or records[/yellow]")
     elapsed = time.perf_counter() - started
-    stats = {**index.stats(), "corpus": loaded.stats(), "total_seconds": round(elapsed, 3),
-             "passages_per_second": round(len(loaded.passages) / max(index.manifest.build_seconds, 1e-9), 1)}
+    stats = {**report.model_dump(exclude={"problems"}), "problems": len(report.problems),
+             "first_problems": report.problems[:10], "corpus": stream.description,
+             "total_seconds": round(elapsed, 3),
+             "passages_per_second": round(report.embedded / max(report.seconds, 1e-9), 1)}
     if as_json:
         typer.echo(json.dumps(stats, indent=2))
         return
-    console.print(f"built {stats['index_type']} index of {stats['passage_count']} passages "
-                  f"({stats['corpus']['pmids']} PMIDs; {stats['corpus']['duplicates']} duplicates and "
-                  f"{stats['corpus']['malformed']} malformed rows skipped) in {stats['build_seconds']:.1f} s "
-                  f"({stats['passages_per_second']:.0f} passages/s), {stats['size_bytes'] / 1e6:.1f} MB at "
-                  f"{stats['directory']}")
+    resumed = f", {report.resumed_shards} shard(s) resumed" if report.resumed_shards else ""
+    console.print(f"built {report.index_type} index: {report.live} passages ({report.added} read, {report.embedded} "
+                  f"embedded{resumed}; {report.replaced} replaced by updates or deletions; {report.duplicates} "
+                  f"duplicates and {len(report.problems)} malformed skipped) in {report.seconds:.1f} s, "
+                  f"{report.size_bytes / 1e6:.1f} MB at {report.directory}")
 
 
 def search(
     query: str = typer.Argument(..., help="The query text."),
     k: int = typer.Option(10, "--k", min=1, help="How many passages to return."),
     fusion: Optional[str] = typer.Option(None, help="dense|bm25|rrf (default: settings.text_fusion)"),
+    year_min: Optional[int] = typer.Option(None, "--year-min", help="Only passages published in or after this year."),
+    year_max: Optional[int] = typer.Option(None, "--year-max", help="Only passages published in or before this year."),
+    mesh: Optional[list[str]] = typer.Option(None, "--mesh", help="Only passages with this MeSH term (repeat for any of several)."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
 ) -> None:
     """Search the text index; print passages with their PMIDs."""
     from kgrag.settings import load_settings
     from kgrag.indexes.text_index import TextIndex
 
+    from kgrag.indexes.passage_store import TextFilter
+
     settings = load_settings()
+    text_filter = TextFilter(year_min=year_min if year_min is not None else settings.text_year_min,
+                             year_max=year_max if year_max is not None else settings.text_year_max,
+                             mesh=mesh or settings.text_mesh)
     index = TextIndex.load(settings)
-    hits = index.search([query], k=k, fusion=fusion)[0]  # type: ignore[arg-type]
+    hits = index.search([query], k=k, fusion=fusion, text_filter=text_filter)[0]  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps([hit.model_dump(exclude_none=True) for hit in hits], indent=2))
         return

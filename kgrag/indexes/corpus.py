@@ -4,8 +4,9 @@ Every loader returns a :class:`LoadResult`: the passages plus every malformed ro
 each named by file and line (or key) so nothing is dropped silently. The public corpus is
 
 - PubMedQA (PQA-L dev and test): one passage per ``CONTEXTS`` paragraph, ``id`` =
-  ``pubmedqa:<pmid>:<i>``. Only the contexts are read: never the labels, ``LONG_ANSWER``
-  (the conclusion) or ``final_decision``.
+  ``pubmedqa:<pmid>:<i>``, with the record's ``YEAR`` and ``MESHES`` as metadata (for search filters).
+  Only the contexts and that metadata are read: never the labels, ``LONG_ANSWER`` (the conclusion)
+  or ``final_decision``.
 - BioASQ golden files: one passage per snippet, the PMID taken from the document URL,
   ``id`` = ``bioasq:<pmid>:<hash of text>``; a PMID's title snippet also fills ``title``.
 
@@ -25,7 +26,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class Passage(BaseModel):
     title: str | None = None
     text: str = Field(min_length=1)
     source: str = "user"
+    year: int | None = Field(default=None, description="Publication year, for year-range filters")
+    mesh: list[str] = Field(default_factory=list, description="MeSH descriptor names, for MeSH filters")
 
     @field_validator("text")
     @classmethod
@@ -126,8 +129,15 @@ def load_pubmedqa(path: Path) -> LoadResult:
                 result.malformed.append(f"{path}: PMID {pmid}: CONTEXTS[{i}] is not text")
                 continue
             result.passages.append(Passage(id=f"pubmedqa:{pmid}:{i}", pmid=str(pmid), text=_clean(context),
-                                           source="pubmedqa"))
+                                           source="pubmedqa", year=_year(row.get("YEAR")),
+                                           mesh=[m for m in row.get("MESHES") or [] if isinstance(m, str) and m.strip()]))
     return result
+
+
+def _year(value: object) -> int | None:
+    """A publication year from PubMedQA's ``YEAR`` ("2000"), or None."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) == 4 else None
 
 
 def load_bioasq(path: Path) -> LoadResult:
@@ -167,14 +177,13 @@ def load_bioasq(path: Path) -> LoadResult:
     return result
 
 
-def read_jsonl(path: Path | str, *, source: str = "user") -> LoadResult:
-    """Passages from JSONL (``{"text", "id"?, "pmid"?, "title"?, "source"?}`` per line).
+def iter_jsonl(path: Path | str, problems: list[str], *, source: str = "user") -> Iterator[Passage]:
+    """Passages from JSONL one line at a time (``{"text", "id"?, "pmid"?, "title"?, "source"?, "year"?, "mesh"?}``).
 
-    A missing ``id`` becomes ``<file stem>:<line>``. Bad lines are skipped and listed with their
-    line number in ``malformed``.
+    A missing ``id`` becomes ``<file stem>:<line>``. A bad line is skipped and named (file and line) in
+    ``problems``. Memory does not grow with the file.
     """
     path = Path(path)
-    result = LoadResult()
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -186,17 +195,23 @@ def read_jsonl(path: Path | str, *, source: str = "user") -> LoadResult:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                result.malformed.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+                problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
                 continue
             if not isinstance(row, dict):
-                result.malformed.append(f"{path}:{lineno}: expected a JSON object")
+                problems.append(f"{path}:{lineno}: expected a JSON object")
                 continue
             row.setdefault("id", f"{path.stem}:{lineno}")
             row.setdefault("source", source)
             try:
-                result.passages.append(Passage(**row))
+                yield Passage(**row)
             except (ValidationError, TypeError) as exc:
-                result.malformed.append(f"{path}:{lineno}: {_first_error(exc)}")
+                problems.append(f"{path}:{lineno}: {_first_error(exc)}")
+
+
+def read_jsonl(path: Path | str, *, source: str = "user") -> LoadResult:
+    """Passages from JSONL (:func:`iter_jsonl`), all in memory, with every bad line in ``malformed``."""
+    result = LoadResult()
+    result.passages.extend(iter_jsonl(path, result.malformed, source=source))
     return result
 
 
@@ -296,7 +311,7 @@ def write_jsonl(passages: Iterable[Passage], path: Path | str) -> int:
     count = 0
     with path.open("w", encoding="utf-8") as out:
         for passage in passages:
-            out.write(passage.model_dump_json(exclude_none=True) + "\n")
+            out.write(passage.model_dump_json(exclude_none=True, exclude=None if passage.mesh else {"mesh"}) + "\n")
             count += 1
     return count
 

@@ -199,11 +199,15 @@ def test_truncated_bm25_array_without_manifest_is_an_error(text_settings: Settin
 
 def test_bm25_scores_must_be_finite_but_need_not_be_cosines(text_settings: Settings, embedder) -> None:
     index = TextIndex.load(text_settings, embedder=embedder)
-    index._check_scores(np.array([0, 1]), np.array([25.0, 3.0]), "bm25")  # BM25 is unbounded: fine
+    bm25 = index._bm25
+    scores = {"value": np.array([[25.0, 3.0]])}
+    bm25.search = lambda queries, k, allowed=None: (np.array([[0, 1]]), scores["value"])  # type: ignore[method-assign]
+    assert [h.score for h in index.search(["psoriasis"], k=2, fusion="bm25")[0]] == [25.0, 3.0]  # unbounded: fine
+    scores["value"] = np.array([[np.nan, 3.0]])
     with pytest.raises(ArtefactError, match=f"not a finite BM25 score.*{BM25_DIR} is damaged"):
-        index._check_scores(np.array([0, 1]), np.array([np.nan, 3.0]), "bm25")
-    with pytest.raises(ArtefactError, match="row 99 of 11 passages"):
-        index._check_scores(np.array([99]), np.array([0.5]), "dense")
+        index.search(["psoriasis"], k=2, fusion="bm25")
+    with pytest.raises(ArtefactError, match="a row outside the passages it may return"):
+        index._check_dense(np.array([[99]]), np.array([[0.5]]), index._live, exact=True)
 
 
 def test_a_reader_puts_back_the_index_a_build_killed_between_its_renames_set_aside(
@@ -232,7 +236,8 @@ def test_a_rebuild_leaves_one_verified_index_and_no_leftovers(text_settings: Set
     TextIndex.build(passages, text_settings, embedder=embedder, bm25=False, progress=False)
     directory = text_settings.text_index_dir
     assert [p.name for p in directory.parent.iterdir() if p.name.startswith(".")] == []
-    assert verify(directory, full=True, kind="text index").files == 3  # faiss.index, manifest.json, passages.jsonl
+    # faiss.index, manifest.json, passages.sqlite, vectors/shard-00000.npy
+    assert verify(directory, full=True, kind="text index").files == 4
     assert TextIndex.load(text_settings, embedder=embedder).manifest.passage_count == 5
 
 

@@ -14,13 +14,13 @@ from kgrag.indexes.corpus import Passage, deduplicate, load_corpus, load_pubmedq
 from kgrag.encoders.embeddings import SentenceTransformerEmbedder
 from kgrag.errors import ArtefactError, IndexMismatchError
 from kgrag.settings import Settings, load_settings
+from kgrag.indexes.dense import fill_index, new_index
 from kgrag.indexes.text_index import (
     FAISS_FILE,
-    PASSAGES_FILE,
+    STORE_FILE,
     TextIndex,
     TextIndexError,
     choose_index_type,
-    make_faiss_index,
 )
 
 
@@ -104,13 +104,22 @@ def test_load_against_a_changed_corpus_is_a_clear_error(built: TextIndex, settin
         TextIndex.load(settings, embedder=embedder, corpus=changed)
 
 
-def test_edited_passage_file_is_detected(built: TextIndex, settings: Settings, embedder) -> None:
-    path = settings.text_index_dir / PASSAGES_FILE
-    path.write_text(path.read_text().replace("Psoriasis", "Eczema"))
-    with pytest.raises(ArtefactError, match=rf"{PASSAGES_FILE}: size .* expected .*kgrag build-text-index"):
+def test_edited_passage_store_is_detected(built: TextIndex, settings: Settings, embedder) -> None:
+    path = settings.text_index_dir / STORE_FILE
+    data = path.read_bytes()
+    assert b"Psoriasis" in data
+    path.write_bytes(data.replace(b"Psoriasis", b"Eczemaaaa"))  # same size: the checksum sees it
+    with pytest.raises(ArtefactError, match=rf"{STORE_FILE}.*checksum.*kgrag build-text-index"):
         TextIndex.load(settings, embedder=embedder)
-    (path.parent / "artefacts.json").unlink()  # an index built before file manifests: the corpus checksum sees it
-    with pytest.raises(IndexMismatchError, match="does not match the manifest"):
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtefactError, match=rf"{STORE_FILE}: size .* expected .*kgrag build-text-index"):
+        TextIndex.load(settings, embedder=embedder)
+
+
+def test_an_index_of_the_old_format_asks_for_a_rebuild(built: TextIndex, settings: Settings, embedder) -> None:
+    manifest = settings.text_index_dir / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 1}))
+    with pytest.raises(TextIndexError, match="format 1.*rebuild it with `kgrag build-text-index`"):
         TextIndex.load(settings, embedder=embedder)
 
 
@@ -193,22 +202,25 @@ def test_rebuild_replaces_the_old_index_whole(settings: Settings, passages, embe
     TextIndex.build(passages, settings, embedder=embedder, progress=False)
     TextIndex.build(passages[:4], settings, embedder=embedder, bm25=False, progress=False)
     assert sorted(p.name for p in settings.text_index_dir.iterdir()) == ["artefacts.json", FAISS_FILE, "manifest.json",
-                                                                         PASSAGES_FILE]
+                                                                         STORE_FILE, "vectors"]
     assert [p.name for p in settings.text_index_dir.parent.iterdir() if p.name.startswith(".")] == []
     assert TextIndex.load(settings, embedder=embedder).manifest.passage_count == 4
 
 
-def test_build_rejects_empty_and_duplicate_ids(settings: Settings, embedder) -> None:
+def test_build_rejects_an_empty_corpus_and_a_later_id_replaces_an_earlier(settings: Settings, embedder) -> None:
     with pytest.raises(TextIndexError, match="empty corpus"):
         TextIndex.build([], settings, embedder=embedder, progress=False)
-    twice = [Passage(id="a", text="one"), Passage(id="a", text="two")]
-    with pytest.raises(TextIndexError, match="unique"):
-        TextIndex.build(twice, settings, embedder=embedder, progress=False)
+    twice = [Passage(id="a", text="one"), Passage(id="b", text="three"), Passage(id="a", text="two")]
+    index = TextIndex.build(twice, settings, embedder=embedder, progress=False)
+    assert index.manifest.passage_count == 2 and index.manifest.rows == 3
+    hits = index.search(["one two three"], k=5, fusion="dense")[0]
+    assert sorted(h.passage.text for h in hits) == ["three", "two"]
 
 
 def test_index_type_by_size() -> None:
     assert choose_index_type(10) == "flat"
-    assert choose_index_type(500_000) == "hnsw"
+    assert choose_index_type(100_000) == "flat"
+    assert choose_index_type(500_000) == "ivfpq"
     assert choose_index_type(50_000_000) == "ivfpq"
     assert choose_index_type(10, "hnsw") == "hnsw"
     with pytest.raises(TextIndexError, match="'annoy'"):
@@ -221,15 +233,22 @@ def test_approximate_indexes_agree_with_flat_on_clustered_vectors() -> None:
     vectors = (centres[rng.integers(0, 30, 1500)] + 0.3 * rng.normal(size=(1500, 32))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     queries = vectors[:100] + 0.01
-    flat, _ = make_faiss_index(vectors, "flat")
+    def made(kind: str, rows: np.ndarray):
+        index, params = new_index(kind, 32, len(rows))
+        if kind == "ivfpq":
+            index.train(rows)
+        fill_index(index, [rows], total=len(rows))
+        return index, params
+
+    flat, _ = made("flat", vectors)
     _, truth = flat.search(queries, 10)
-    for kind, floor in (("hnsw", 0.9), ("ivfpq", 0.3)):
-        index, params = make_faiss_index(vectors, kind)
+    for kind, floor in (("hnsw", 0.9), ("ivfpq", 0.3)):  # IVF-PQ alone; search re-ranks it exactly
+        index, params = made(kind, vectors)
         _, found = index.search(queries, 10)
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
         assert recall >= floor, (kind, recall, params)
     with pytest.raises(TextIndexError, match="ivfpq needs at least"):
-        make_faiss_index(vectors[:100], "ivfpq")
+        made("ivfpq", vectors[:100])
 
 
 def test_cli_build_and_search(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,7 +260,7 @@ def test_cli_build_and_search(settings: Settings, monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["build-text-index", "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
-    assert stats["passage_count"] == 11 and stats["corpus"]["malformed"] == 4 and stats["corpus"]["duplicates"] == 2
+    assert stats["live"] == 11 and stats["problems"] == 4 and stats["duplicates"] == 2
     assert stats["passages_per_second"] > 0 and stats["size_bytes"] > 0
     result = runner.invoke(app, ["search", "HLA-B psoriasis", "--k", "2", "--json"])
     assert result.exit_code == 0, result.output
@@ -271,7 +290,7 @@ def test_real_subset_question_finds_its_own_abstract(shared_data_dir: Path, tmp_
     bioasq_file = sorted(shared_data_dir.glob("bioasq/Task10BGoldenEnriched/*.json"))[0]
     others = load_bioasq(bioasq_file).passages[:200]
     corpus, _ = deduplicate(own + others)
-    index = TextIndex.build(corpus, settings, embedder=embedder, progress=False, save=False)
+    index = TextIndex.build(corpus, settings, embedder=embedder, progress=False)
     results = index.search([row["QUESTION"] for row in questions.values()], k=10, fusion="rrf")
     found = sum(pmid in {h.passage.pmid for h in hits} for pmid, hits in zip(questions, results))
     assert found / len(questions) >= 0.9
