@@ -272,6 +272,10 @@ class Settings(BaseSettings):
     text_mesh: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Search only passages with one of these MeSH terms (case-insensitive); "
         "in the environment a JSON list or terms separated by ';'.")
+    text_nprobe: int = Field(default=128, gt=0, description="IVF-PQ lists searched per query (more: better recall, "
+                             "slower).")
+    text_rerank: int = Field(default=10, ge=0, description="IVF-PQ: candidates per wanted hit re-scored exactly from the "
+                             "saved vectors (0: PQ scores as they are).")
     text_shard_size: int = Field(default=10_000, gt=0,
                                  description="Passages embedded and committed together by a text-index build "
                                  "(a killed build resumes from its last complete shard).")

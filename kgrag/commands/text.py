@@ -20,6 +20,9 @@ def build_text_index(
                                           "contexts + BioASQ snippets from the sources directory."),
     add: bool = typer.Option(False, "--add", help="Add the corpus to the existing index (its passages are not "
                              "embedded again; PubMed updates and deletions apply to it)."),
+    reindex: bool = typer.Option(False, "--reindex", help="Rebuild the dense and BM25 indexes of the existing index "
+                                 "from its saved vectors and term counts (nothing read or embedded): after changing "
+                                 "--index-type or upgrading."),
     index_type: Optional[str] = typer.Option(None, "--index-type", help="auto|flat|hnsw|ivfpq (default: settings)"),
     shard_size: Optional[int] = typer.Option(None, "--shard-size", min=1, help="Passages per shard (default: "
                                              "KGRAG_TEXT_SHARD_SIZE); a killed build resumes from its last shard."),
@@ -31,10 +34,15 @@ def build_text_index(
     from kgrag.indexes.text_index_build import build_text_index as build
     from kgrag.settings import load_settings
 
+    from kgrag.errors import KgragError
+    from kgrag.indexes.corpus_stream import passages_stream
+
     settings = load_settings()
     started = time.perf_counter()
-    stream = corpus_stream(settings, corpus)
-    report = build(settings, stream, index_type=index_type, bm25=bm25, add=add,
+    if reindex and (corpus is not None or add):
+        raise KgragError("--reindex rebuilds the existing index from what it saved; it takes no --corpus or --add")
+    stream = passages_stream([], "reindex") if reindex else corpus_stream(settings, corpus)
+    report = build(settings, stream, index_type=index_type, bm25=bm25, add=add or reindex, retrain=reindex,
                    shard_size=shard_size or settings.text_shard_size, progress=True)
     for problem in report.problems[:10]:
         console.print(f"[yellow]skipped:[/yellow] {problem}")

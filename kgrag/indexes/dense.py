@@ -1,7 +1,7 @@
 """The dense index's FAISS side: which type, its parameters, training on a sample, filling, reading, writing.
 
 ``auto`` keeps exact search (``flat``) up to 100k live passages and uses IVF-PQ beyond: trained on
-a sample of the saved vectors, filled shard by shard, 48-byte codes per passage, searched with
+a sample of the saved vectors, filled shard by shard, 96-byte codes per passage, searched with
 ``nprobe`` lists and re-ranked exactly from the saved vectors (:meth:`TextIndex.search_dense`), so
 its memory is the codes and its scores are true cosines. ``hnsw`` can be forced (it holds the full
 vectors in memory). Flat and IVF indexes are memory-mapped on load, so loading does not read them.
@@ -29,7 +29,7 @@ from kgrag.errors import ArtefactError
 from kgrag.indexes.text_index_files import IndexType, TextIndexError
 
 FLAT_MAX = 100_000
-TRAIN_MAX = 200_000  # IVF-PQ training sample cap
+TRAIN_MAX = 200_000  # IVF-PQ training sample: this many vectors, or 40 per list where that is more
 SMALL_BATCH = 20  # FAISS's own BLAS threshold: below it, one thread per search call
 COSINE_TOLERANCE = 1e-3
 
@@ -44,13 +44,20 @@ def choose_index_type(passage_count: int, requested: str = "auto") -> IndexType:
 
 
 def ivfpq_params(rows: int, dimension: int) -> dict[str, int]:
-    """Lists ~2 sqrt(rows) (at least 39 training vectors each), 8 bits x dim/8 sub-quantisers, 64 lists probed."""
+    """Lists ~2 sqrt(rows) (at least 39 training vectors each), 8 bits x dim/4 sub-quantisers; trained on ``train``.
+
+    dim/4 (96 bytes a passage at 384 dimensions): on 190k real passage vectors, recall@10 against exact
+    search with 64 lists probed and x4 re-ranking was 0.969, against 0.913 with dim/8 (48 bytes).
+
+    What search probes and re-ranks are settings (``text_nprobe``, ``text_rerank``), not build parameters.
+    """
     if rows < 16 * 39:
         raise TextIndexError(f"ivfpq needs at least {16 * 39} passages to train, got {rows}; use flat")
     nbits = 8 if rows >= 256 * 39 else 6 if rows >= 64 * 39 else 4
     nlist = max(1, min(int(2 * math.sqrt(rows)), rows // 39))
-    m = next(m for m in (dimension // 8, dimension // 4, dimension // 2, dimension) if m and dimension % m == 0)
-    return {"nlist": nlist, "m": m, "nbits": nbits, "nprobe": min(nlist, 64), "rerank": 4}
+    m = next(m for m in (dimension // 4, dimension // 2, dimension) if m and dimension % m == 0)
+    train = min(rows, max(TRAIN_MAX, 40 * nlist))
+    return {"nlist": nlist, "m": m, "nbits": nbits, "train": train}
 
 
 def new_index(kind: IndexType, dimension: int, rows: int) -> tuple[faiss.Index, dict[str, int]]:
@@ -67,7 +74,6 @@ def new_index(kind: IndexType, dimension: int, rows: int) -> tuple[faiss.Index, 
         params = ivfpq_params(rows, dimension)
         index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dimension), dimension, params["nlist"], params["m"], params["nbits"],
                                  faiss.METRIC_INNER_PRODUCT)
-        index.nprobe = params["nprobe"]
         return index, params
     raise TextIndexError(f"unknown index type {kind!r}")
 
@@ -101,7 +107,7 @@ def build_index(vectors: np.ndarray, kind: IndexType) -> tuple[faiss.Index, dict
     """An index of ``kind`` over vectors in memory (benchmarks and tests; builds go shard by shard)."""
     index, params = new_index(kind, vectors.shape[1], len(vectors))
     if kind == "ivfpq":
-        index.train(train_sample([vectors], len(vectors)))
+        index.train(train_sample([vectors], len(vectors), limit=params["train"]))
     fill_index(index, [vectors], total=len(vectors))
     return index, params
 
@@ -123,12 +129,12 @@ def search(index: faiss.Index, vectors: np.ndarray, k: int, params: faiss.Search
         faiss.omp_set_num_threads(threads)
 
 
-def search_parameters(kind: IndexType, params: dict[str, int], selector: faiss.IDSelector | None, depth: int
-                      ) -> faiss.SearchParameters | None:
-    """FAISS search parameters: the index's own (nprobe, efSearch) and the selector of allowed rows."""
+def search_parameters(kind: IndexType, params: dict[str, int], selector: faiss.IDSelector | None, depth: int, *,
+                      nprobe: int = 64) -> faiss.SearchParameters | None:
+    """FAISS search parameters: lists probed (IVF) or efSearch (HNSW), and the selector of allowed rows."""
     if kind == "ivfpq":
-        return faiss.SearchParametersIVF(sel=selector, nprobe=params.get("nprobe", 64)) if selector is not None \
-            else faiss.SearchParametersIVF(nprobe=params.get("nprobe", 64))
+        return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe) if selector is not None \
+            else faiss.SearchParametersIVF(nprobe=nprobe)
     if kind == "hnsw":
         ef = max(params.get("efSearch", 128), depth)
         return faiss.SearchParametersHNSW(sel=selector, efSearch=ef) if selector is not None \

@@ -312,10 +312,11 @@ class TextIndex:
     def _dense_rows(self, queries: Sequence[str], k: int, allowed: _Allowed) -> list[Ranked]:
         vectors = np.ascontiguousarray(self.embedder.encode(list(queries), persist=False), dtype=np.float32)
         depth = min(k, allowed.count)
-        rerank = self.manifest.index_params.get("rerank", 0) if self.manifest.index_type == "ivfpq" else 0
+        rerank = self.settings.text_rerank if self.manifest.index_type == "ivfpq" else 0
         candidates = min(max(depth * rerank, depth), allowed.count) if rerank else depth
         index = self._dense if allowed.selector is None else self._cpu_dense
-        params = search_parameters(self.manifest.index_type, self.manifest.index_params, allowed.selector, candidates)
+        params = search_parameters(self.manifest.index_type, self.manifest.index_params, allowed.selector, candidates,
+                                   nprobe=self.settings.text_nprobe)
         scores, labels = faiss_search(index, vectors, candidates, params)
         self._check_dense(labels, scores, allowed, exact=not rerank)
         if rerank:

@@ -160,9 +160,12 @@ def _drop_uncommitted(work: Path, committed: int) -> None:
 
 def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embedder | None = None,
                      index_type: str | None = None, bm25: bool = True, shard_size: int = DEFAULT_SHARD_SIZE,
-                     add: bool = False, progress: bool = True,
+                     add: bool = False, retrain: bool = False, progress: bool = True,
                      stop_after_shards: int | None = None) -> TextIndexBuildReport:
     """Build (or with ``add=True`` extend) the text index from ``stream``; see the module docstring.
+
+    ``retrain`` (with ``add``) builds the dense index anew from every saved vector instead of adding to
+    the trained one: ``kgrag build-text-index --reindex`` is an add of nothing with ``retrain``.
 
     ``stop_after_shards`` raises :class:`KeyboardInterrupt` after committing that many new shards
     (tests use it to interrupt a build).
@@ -244,7 +247,7 @@ def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embe
         shards = [ShardInfo(name=shard_name(s), first_row=first, rows=rows, checksum=checksum)
                   for s, first, rows, _, checksum in store.committed_shards()]
         rows, live = store.counts()
-        if live == 0:
+        if live == 0 or not shards:
             store.close()
             raise TextIndexError(f"{stream.description}: no passage to index ({len(stream.problems)} problems"
                                  f"{'; first: ' + stream.problems[0] if stream.problems else ''})")
@@ -257,7 +260,7 @@ def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embe
             shutil.rmtree(out)
         out.mkdir()
         kind = choose_index_type(live, index_type or settings.text_index_type)
-        params = _dense(work, out, shards, kind, base_manifest, target, progress=progress)
+        params = _dense(work, out, shards, kind, None if retrain else base_manifest, target, progress=progress)
         bm25_sizes = bm25_index.assemble([work / TERMS_DIR / s.name for s in shards], live_mask, out / BM25_DIR) \
             if bm25 else {}
         os.replace(work / STORE_FILE, out / STORE_FILE)
@@ -320,7 +323,7 @@ def _dense(work: Path, out: Path, shards: list[ShardInfo], kind: str, base: Text
     else:
         index, params = new_index(kind, dimension, rows)
         if kind == "ivfpq":
-            index.train(train_sample(list(_shard_vectors(work, shards)), rows))
+            index.train(train_sample(list(_shard_vectors(work, shards)), rows, limit=params["train"]))
         new_shards = shards
     fill_index(index, _shard_vectors(work, new_shards), total=sum(s.rows for s in new_shards), progress=progress,
                label=kind)
