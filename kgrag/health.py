@@ -172,8 +172,8 @@ def artefact_targets(settings: Settings) -> list[Path]:
 
 def find_leftovers(settings: Settings) -> list[tuple[Path, int]]:
     """What interrupted builds left beside the artefacts, with sizes in bytes: set-aside artefacts and staging
-    folders (:func:`kgrag.artefacts.leftovers`), the graph's staging file and its log, the edge-vector
-    build's resumable folder."""
+    folders (:func:`kgrag.artefacts.leftovers`), the graph's staging file and its log, the edge-vector and
+    text-index builds' resumable folders (the same build run again resumes from them)."""
     from kgrag.graph.staging import staging_path
     from kgrag.artefacts import leftovers, path_bytes
     from kgrag.indexes.edge_vectors import edge_vectors_dir, staging_dir
@@ -186,8 +186,10 @@ def find_leftovers(settings: Settings) -> list[tuple[Path, int]]:
 
         staging = staging_path(path_from_uri(settings.graph_uri))
         found += [p for p in (staging, staging.with_name(staging.name + ".wal")) if p.exists()]
-    resumable = staging_dir(edge_vectors_dir(settings))
-    found += [resumable] if resumable.exists() else []
+    from kgrag.indexes.text_index_build import build_folder
+
+    for resumable in (staging_dir(edge_vectors_dir(settings)), build_folder(settings.text_index_dir)):
+        found += [resumable] if resumable.exists() else []
     return [(path, path_bytes(path)) for path in sorted(set(found))]
 
 

@@ -199,6 +199,12 @@ class Settings(BaseSettings):
         "default (one per core). On a busy 2-core machine one thread embedded 8 questions 4x faster than two "
         "(0.75 s against 2.9 s).",
     )
+    embedding_processes: int = Field(
+        default=1, gt=0,
+        description="Encoder processes for large batches (text-index builds; torch backend): one per GPU on a "
+        "CUDA machine (sentence-transformers' multi-process pool), or CPU processes on a many-core machine (set "
+        "KGRAG_EMBEDDING_THREADS to cores / processes). Batches under 256 texts use one process.",
+    )
     embedding_backend: EmbeddingBackend = Field(
         default="torch",
         description="How the encoder runs: torch (sentence-transformers), onnx (onnxruntime, the same vectors "

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 VECTOR_CHANGING_BACKENDS = frozenset({"onnx-int8"})
 BACKENDS = ("torch", "onnx", "onnx-int8")
 PRECISIONS = ("auto", "fp32", "bf16")
+POOL_MIN_TEXTS = 256  # below this, one process (a question, a small batch) is faster than handing out work
 
 
 @runtime_checkable
@@ -105,7 +106,8 @@ def embedder_from_settings(settings: "Settings", *, cache: bool = True) -> "Sent
                                        batch_size=settings.embedding_batch_size,
                                        cache_dir=settings.home / "embeddings" if cache else None,
                                        threads=settings.embedding_threads, backend=settings.embedding_backend,
-                                       home=settings.home, precision=settings.embedding_precision)
+                                       home=settings.home, precision=settings.embedding_precision,
+                                       processes=settings.embedding_processes)
 
 
 class SentenceTransformerEmbedder:
@@ -121,7 +123,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model_name: str = "all-MiniLM-L6-v2", *, device: str = "cpu", batch_size: int | None = None,
                  cache_dir: Path | None = None, threads: int = 0, backend: str = "torch",
-                 home: Path | None = None, precision: str = "fp32") -> None:
+                 home: Path | None = None, precision: str = "fp32", processes: int = 1) -> None:
         if backend not in BACKENDS:
             raise BackendUnavailableError(f"embedding backend {backend!r}: expected one of {', '.join(BACKENDS)} "
                                           "(KGRAG_EMBEDDING_BACKEND)")
@@ -149,6 +151,8 @@ class SentenceTransformerEmbedder:
             self.dimension = self._onnx.dimension
         self.batch_size = batch_size or default_batch_size(self.precision)
         self.threads = threads  # torch (or onnxruntime) intra-op threads while encoding; 0: the library's default
+        self.processes = processes  # torch: encoder processes for large batches (builds), one per device or core group
+        self._pool: dict | None = None
         self._memory: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()  # encode() from several threads: one call at a time
         self._disk = DiskCache(cache_dir / slug(self.model_name), self.dimension) if cache_dir else None
@@ -187,6 +191,8 @@ class SentenceTransformerEmbedder:
         """
         if self._onnx is not None:
             return self._onnx.encode(texts, batch_size=self.batch_size, progress=progress)
+        if self.processes > 1 and len(texts) >= POOL_MIN_TEXTS:
+            return self._encode_in_pool(texts)
         import torch
 
         before = torch.get_num_threads()
@@ -202,6 +208,34 @@ class SentenceTransformerEmbedder:
         finally:
             if torch.get_num_threads() != before:
                 torch.set_num_threads(before)
+
+    def _encode_in_pool(self, texts: list[str]) -> np.ndarray:
+        """sentence-transformers' multi-process pool: ``processes`` workers (one per CUDA device on a GPU machine,
+        else CPU processes sharing the cores), started on first use and stopped when the process exits."""
+        if self._pool is None:
+            import atexit
+
+            devices = self._pool_devices()
+            self._pool = self._model.start_multi_process_pool(target_devices=devices)
+            atexit.register(self.close)
+        raw = self._model.encode(texts, pool=self._pool, batch_size=self.batch_size, convert_to_numpy=True,
+                                 chunk_size=max(len(texts) // (4 * self.processes), self.batch_size))
+        raw = np.asarray(raw, dtype=np.float32)
+        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+
+    def _pool_devices(self) -> list[str]:
+        device = str(self._model.device)
+        if device.startswith("cuda"):
+            import torch
+
+            return [f"cuda:{i}" for i in range(max(1, min(self.processes, torch.cuda.device_count())))]
+        return ["cpu"] * self.processes
+
+    def close(self) -> None:
+        """Stop the encoder processes, if any were started."""
+        if self._pool is not None:
+            self._model.stop_multi_process_pool(self._pool)
+            self._pool = None
 
     def encode_once(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts`` without keeping them: cached ones are read, the others embedded, nothing stored.

@@ -78,6 +78,25 @@ def new_index(kind: IndexType, dimension: int, rows: int) -> tuple[faiss.Index, 
     raise TextIndexError(f"unknown index type {kind!r}")
 
 
+def gpu_count() -> int:
+    """CUDA devices faiss can use (0 without faiss-gpu)."""
+    return int(getattr(faiss, "get_num_gpus", lambda: 0)()) if hasattr(faiss, "StandardGpuResources") else 0
+
+
+def cluster_on_gpus(index: faiss.Index) -> bool:
+    """With faiss-gpu and a CUDA device, run the IVF lists' k-means on every GPU (its ``clustering_index``).
+
+    The trained index is the same kind of CPU index; only training moves. Not run here (no GPU was lent
+    to this project's machine; docs/text_index.md, "On a GPU").
+    """
+    if gpu_count() == 0:
+        return False
+    ivf = faiss.extract_index_ivf(index)
+    flat = faiss.IndexFlatIP(ivf.d) if ivf.metric_type == faiss.METRIC_INNER_PRODUCT else faiss.IndexFlatL2(ivf.d)
+    ivf.clustering_index = faiss.index_cpu_to_all_gpus(flat)
+    return True
+
+
 def train_sample(shards: Sequence[np.ndarray], rows: int, *, limit: int = TRAIN_MAX, seed: int = 0) -> np.ndarray:
     """Up to ``limit`` rows drawn evenly at random (fixed seed) from the shard arrays, read shard by shard."""
     take = np.sort(np.random.default_rng(seed).choice(rows, size=min(rows, limit), replace=False))

@@ -52,7 +52,7 @@ from kgrag.encoders.embeddings import Embedder, SentenceTransformerEmbedder, emb
 from kgrag.errors import ArtefactError, BackendUnavailableError, IndexMismatchError
 from kgrag.indexes.bm25_index import Bm25Index
 from kgrag.indexes.corpus import Passage, corpus_checksum
-from kgrag.indexes.dense import COSINE_TOLERANCE, FLAT_MAX, choose_index_type, read_faiss, search_parameters
+from kgrag.indexes.dense import COSINE_TOLERANCE, FLAT_MAX, choose_index_type, gpu_count, read_faiss, search_parameters
 from kgrag.indexes.dense import search as faiss_search
 from kgrag.indexes.passage_store import STORE_FILE, PassageStore, TextFilter, bitmap
 from kgrag.indexes.text_index_files import (
@@ -419,7 +419,7 @@ def _fuse(dense: Ranked, lexical: Ranked, k: int) -> Ranked:
 
 
 def _gpu_available() -> bool:
-    return hasattr(faiss, "StandardGpuResources") and getattr(faiss, "get_num_gpus", lambda: 0)() > 0
+    return gpu_count() > 0
 
 
 def _dir_size(path: Path) -> int:

@@ -46,7 +46,15 @@ from kgrag.encoders.embeddings import Embedder, embedder_from_settings
 from kgrag.indexes import bm25_index
 from kgrag.indexes.corpus import Passage
 from kgrag.indexes.corpus_stream import CorpusStream, Removal
-from kgrag.indexes.dense import choose_index_type, fill_index, new_index, read_faiss, train_sample, write_faiss
+from kgrag.indexes.dense import (
+    choose_index_type,
+    cluster_on_gpus,
+    fill_index,
+    new_index,
+    read_faiss,
+    train_sample,
+    write_faiss,
+)
 from kgrag.indexes.passage_store import STORE_FILE, PassageStore
 from kgrag.indexes.text_index_files import (
     BM25_DIR,
@@ -93,7 +101,9 @@ class TextIndexBuildReport(BaseModel):
     replaced: int = Field(description="Rows this build marked dead (updated or deleted passages)")
     shards: int
     resumed_shards: int = Field(description="Shards found committed by an interrupted build")
-    embedded: int = Field(description="Passages embedded by this run")
+    embedded: int = Field(description="Passages this run sent to the embedder (the rest: resumed shards)")
+    encoded_by_model: int | None = Field(default=None, description="Of those, how many the model encoded (the others "
+                                         "were in the embedder's cache); None when the embedder does not say")
     problems: list[str] = Field(default_factory=list)
     duplicates: int = 0
     bm25: dict[str, int] = Field(default_factory=dict)
@@ -101,7 +111,9 @@ class TextIndexBuildReport(BaseModel):
     seconds: float
 
 
-def _staging(target: Path) -> Path:
+def build_folder(target: Path) -> Path:
+    """Where a build of the index at ``target`` works (and an interrupted one left what it committed)."""
+    target = Path(target)
     return target.parent / f".{target.name}.building"
 
 
@@ -176,7 +188,7 @@ def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embe
         raise TextIndexError(f"shard size must be positive, got {shard_size}")
     started = time.perf_counter()
     target = Path(settings.text_index_dir)
-    work = _staging(target)
+    work = build_folder(target)
     embedder = embedder or embedder_from_settings(settings)
     stem, stem_name = bm25_index.stemmer() if bm25 else (None, None)
     with build_lock(target, kind=TEXT_INDEX_KIND, rebuild=TEXT_INDEX_REBUILD):
@@ -196,6 +208,7 @@ def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embe
         next_row = committed[-1][1] + committed[-1][2] if committed else 0
         items_done = mine[-1][3] if mine else 0
         counts = {"added": 0, "removals": 0, "embedded": 0, "new_shards": 0}
+        encoded_before = getattr(embedder, "encoded_count", None)
         passages: list[Passage] = []
         removals: list[tuple[str, int]] = []
         item_index = 0
@@ -285,6 +298,7 @@ def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embe
         directory=str(target), index_type=kind, rows=rows, live=live, added=counts["added"],
         removals=counts["removals"], replaced=replaced, shards=len(shards) - base_shards,
         resumed_shards=len(mine), embedded=counts["embedded"], problems=list(stream.problems),
+        encoded_by_model=None if encoded_before is None else getattr(embedder, "encoded_count") - encoded_before,
         duplicates=stream.duplicates, bm25=bm25_sizes, size_bytes=size, seconds=round(time.perf_counter() - started, 3))
 
 
@@ -323,6 +337,7 @@ def _dense(work: Path, out: Path, shards: list[ShardInfo], kind: str, base: Text
     else:
         index, params = new_index(kind, dimension, rows)
         if kind == "ivfpq":
+            cluster_on_gpus(index)
             index.train(train_sample(list(_shard_vectors(work, shards)), rows, limit=params["train"]))
         new_shards = shards
     fill_index(index, _shard_vectors(work, new_shards), total=sum(s.rows for s in new_shards), progress=progress,

@@ -63,6 +63,9 @@ def test_an_interrupted_build_resumes_from_its_last_shard(settings: Settings, tm
         build_text_index(settings, passages_stream(passages), embedder=embedder, shard_size=20, progress=False,
                          stop_after_shards=3)
     assert not settings.text_index_dir.exists()  # nothing published
+    from kgrag.health import find_leftovers
+
+    assert [path.name for path, size in find_leftovers(settings) if size > 0] == [".text_index.building"]  # doctor
     embedder.encoded = 0
     report = build_text_index(settings, passages_stream(passages), embedder=embedder, shard_size=20, progress=False)
     assert report.resumed_shards == 3 and report.embedded == 70 and embedder.encoded == 70 and report.live == 130
