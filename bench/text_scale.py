@@ -192,25 +192,26 @@ def real(args: argparse.Namespace) -> None:
 
 def synthetic_one(args: argparse.Namespace) -> None:
     """One size, in its own process: write shards, build IVF-PQ as a build does, load, search, recall."""
-    from kgrag.indexes.dense import fill_index, ivfpq_params, new_index, read_faiss, search_parameters, train_sample, \
+    from kgrag.indexes.dense import fill_index, new_index, read_faiss, search_parameters, train_sample, \
         write_faiss
 
     rows, work = args.rows, Path(args.work) / f"synthetic-{args.rows}"
     fit = np.load(args.fit_file)
     anchors, chol, scale = fit["anchors"], fit["chol"], float(fit["scale"])
     queries = np.load(args.queries).astype(np.float32)
-    if work.exists():
-        shutil.rmtree(work)
-    (work / "vectors").mkdir(parents=True)
+    (work / "vectors").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(rows)
     started = time.perf_counter()
     paths = []
     for shard, start in enumerate(range(0, rows, args.shard)):
         n = min(args.shard, rows - start)
-        drawn = draw(anchors, chol, scale, n, rng)
+        drawn = draw(anchors, chol, scale, n, rng)  # drawn even when kept from an earlier run: the same seed, the same rows
         paths.append(work / "vectors" / f"shard-{shard:05d}.npy")
-        np.save(paths[-1], drawn.astype(np.float32))
+        done = paths[-1].exists() and np.load(paths[-1], mmap_mode="r").shape == drawn.shape
+        if not done:
+            np.save(paths[-1], drawn.astype(np.float32))
     draw_s = time.perf_counter() - started
+    (work / "faiss.index").unlink(missing_ok=True)
     shards = [np.load(p, mmap_mode="r") for p in paths]
     started = time.perf_counter()
     index, params = new_index("ivfpq", anchors.shape[1], rows)

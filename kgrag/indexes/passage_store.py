@@ -88,13 +88,6 @@ def shard_checksum(passages: Iterable[Passage]) -> str:
     return digest.hexdigest()
 
 
-def bitmap(rows: np.ndarray, total: int) -> np.ndarray:
-    """A FAISS ``IDSelectorBitmap`` bitmap: bit ``r`` of byte ``r >> 3`` set for each row in ``rows``."""
-    bits = np.zeros(total, dtype=bool)
-    bits[rows] = True
-    return np.packbits(bits, bitorder="little")
-
-
 class PassageStore:
     """One SQLite file of passages by row; see the module docstring."""
 

@@ -54,7 +54,7 @@ from kgrag.indexes.bm25_index import Bm25Index
 from kgrag.indexes.corpus import Passage, corpus_checksum
 from kgrag.indexes.dense import COSINE_TOLERANCE, FLAT_MAX, choose_index_type, gpu_count, read_faiss, search_parameters
 from kgrag.indexes.dense import search as faiss_search
-from kgrag.indexes.passage_store import STORE_FILE, PassageStore, TextFilter, bitmap
+from kgrag.indexes.passage_store import STORE_FILE, PassageStore, TextFilter
 from kgrag.indexes.text_index_files import (
     BM25_DIR,
     FAISS_FILE,
@@ -107,21 +107,30 @@ Ranked = tuple[np.ndarray, np.ndarray]  # (rows, scores) of one query
 
 
 class _Allowed:
-    """Rows a search may return: a FAISS selector over a bitmap (kept alive here) and a BM25 weight mask."""
+    """Rows a search may return (``keep``, one bool per row; None: all): a FAISS selector over their bitmap (kept
+    alive here) and, when BM25 asks, a weight mask."""
 
-    def __init__(self, rows: np.ndarray | None, total: int) -> None:
-        self.count = total if rows is None else len(rows)
-        if rows is None:
-            self.bits, self.selector, self.mask = None, None, None
-            return
-        self.bits = bitmap(rows, total)
-        self.selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(self.bits))
-        self.mask = np.unpackbits(self.bits, count=total, bitorder="little").astype(np.float32)
+    def __init__(self, keep: np.ndarray | None) -> None:
+        self.keep = keep
+        self.count = -1 if keep is None else int(keep.sum())  # -1: every row
+        self.bits = None if keep is None else np.packbits(keep, bitorder="little")
+        self.selector = None if keep is None else faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(self.bits))
+        self._mask: np.ndarray | None = None
+
+    @classmethod
+    def rows(cls, rows: np.ndarray, total: int) -> "_Allowed":
+        keep = np.zeros(total, dtype=bool)
+        keep[rows] = True
+        return cls(keep)
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        if self.keep is not None and self._mask is None:
+            self._mask = self.keep.astype(np.float32)
+        return self._mask
 
     def allows(self, rows: np.ndarray) -> np.ndarray:
-        if self.mask is None:
-            return np.ones(len(rows), dtype=bool)
-        return self.mask[rows] > 0
+        return np.ones(len(rows), dtype=bool) if self.keep is None else self.keep[rows]
 
 
 class TextIndex:
@@ -155,7 +164,11 @@ class TextIndex:
         self._vectors: dict[str, np.ndarray] = {}
         self._starts = np.array([s.first_row for s in manifest.shards], dtype=np.int64)
         dead = store.dead_rows()
-        self._live = _Allowed(None if not len(dead) else np.setdiff1d(np.arange(manifest.rows), dead), manifest.rows)
+        keep = None
+        if len(dead):
+            keep = np.ones(manifest.rows, dtype=bool)
+            keep[dead] = False
+        self._live = _Allowed(keep)
         self._filters: dict[tuple[object, ...], _Allowed] = {}
 
     # --- building and loading -----------------------------------------------------------------
@@ -258,7 +271,7 @@ class TextIndex:
         if key not in self._filters:
             if len(self._filters) >= FILTER_CACHE:
                 self._filters.pop(next(iter(self._filters)))
-            self._filters[key] = _Allowed(self.store.allowed_rows(text_filter), self.manifest.rows)
+            self._filters[key] = _Allowed.rows(self.store.allowed_rows(text_filter), self.manifest.rows)
         return self._filters[key]
 
     def search(self, queries: Sequence[str], k: int | None = None, *, fusion: SearchMethod | None = None,
@@ -285,7 +298,7 @@ class TextIndex:
             return []
         allowed = self._allowed(text_filter if text_filter is not None else self.settings.text_filter)
         if allowed.count == 0:
-            return [[] for _ in queries]
+            return [[] for _ in queries]  # nothing passes the filter
         if mode == "dense":
             return self._hits(self._dense_rows(queries, k, allowed), "dense")
         if mode == "bm25":
@@ -311,9 +324,10 @@ class TextIndex:
 
     def _dense_rows(self, queries: Sequence[str], k: int, allowed: _Allowed) -> list[Ranked]:
         vectors = np.ascontiguousarray(self.embedder.encode(list(queries), persist=False), dtype=np.float32)
-        depth = min(k, allowed.count)
+        available = self._available(allowed)
+        depth = min(k, available)
         rerank = self.settings.text_rerank if self.manifest.index_type == "ivfpq" else 0
-        candidates = min(max(depth * rerank, depth), allowed.count) if rerank else depth
+        candidates = min(max(depth * rerank, depth), available) if rerank else depth
         index = self._dense if allowed.selector is None else self._cpu_dense
         params = search_parameters(self.manifest.index_type, self.manifest.index_params, allowed.selector, candidates,
                                    nprobe=self.settings.text_nprobe)
@@ -322,6 +336,9 @@ class TextIndex:
         if rerank:
             return [self._rerank(query, row_labels, depth) for query, row_labels in zip(vectors, labels)]
         return [(row_labels[row_labels >= 0], row_scores[row_labels >= 0]) for row_labels, row_scores in zip(labels, scores)]
+
+    def _available(self, allowed: _Allowed) -> int:
+        return self.manifest.rows if allowed.count < 0 else allowed.count
 
     def _rerank(self, query: np.ndarray, labels: np.ndarray, depth: int) -> Ranked:
         """Exact cosines of the IVF-PQ candidates, from the saved vectors; the best ``depth``."""
@@ -352,7 +369,7 @@ class TextIndex:
 
     def _bm25_rows(self, queries: Sequence[str], k: int, allowed: _Allowed) -> list[Ranked]:
         assert self._bm25 is not None
-        docs, scores = self._bm25.search(queries, min(k, allowed.count), allowed=allowed.mask)
+        docs, scores = self._bm25.search(queries, min(k, self._available(allowed)), allowed=allowed.mask)
         bad = ~np.isfinite(scores)
         if bad.any():
             raise ArtefactError(f"text index bm25 search returned score {float(scores[bad][0])!r}, which is not a finite "

@@ -37,7 +37,6 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import faiss
 import numpy as np
 from pydantic import BaseModel, Field
 
