@@ -126,7 +126,7 @@ def parse_time_v(path: Path) -> dict[str, float]:
 
 def real(args: argparse.Namespace) -> None:
     from kgrag.encoders.embeddings import embedder_from_settings
-    from kgrag.indexes.passage_store import TextFilter
+    from kgrag.indexes.text_filter import TextFilter
     from kgrag.indexes.text_index import TextIndex
     from kgrag.settings import load_settings
 

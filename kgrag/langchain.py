@@ -40,7 +40,7 @@ from kgrag.errors import KgragError
 from kgrag.generators.base import Generator, Prompt
 from kgrag.answer.pipeline import Pipeline, validate_question
 from kgrag.answer.retriever import Linked, Retriever
-from kgrag.indexes.passage_store import TextFilter
+from kgrag.indexes.text_filter import TextFilter
 from kgrag.types import Answer, Evidence, Question
 
 QuestionInput = str | dict | Question
@@ -147,7 +147,7 @@ class TextRetriever(BaseRetriever):
 
     Each Document's metadata holds the passage id, ``sources`` (``PMID:<id>``), ``score``, and in
     ``properties`` the rank, retriever, PMID, title and year. ``text_filter`` (a
-    :class:`kgrag.indexes.passage_store.TextFilter`: year range, MeSH terms) restricts the passages;
+    :class:`kgrag.indexes.text_filter.TextFilter`: year range, MeSH terms) restricts the passages;
     without it the index's settings decide (``KGRAG_TEXT_YEAR_MIN``, ``_YEAR_MAX``, ``KGRAG_TEXT_MESH``).
 
     Example::

@@ -451,13 +451,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def text_filter(self) -> Any:
-        """The search filter these settings ask for (:class:`kgrag.indexes.passage_store.TextFilter`)."""
-        from kgrag.indexes.passage_store import TextFilter
-
-        return TextFilter(year_min=self.text_year_min, year_max=self.text_year_max, mesh=list(self.text_mesh))
-
-    @property
     def uses_text(self) -> bool:
         """Whether retrieval asks the text index (``retrieval_mode`` text or kg+text)."""
         return self.retrieval_mode in ("text", "kg+text")

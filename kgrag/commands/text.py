@@ -76,7 +76,7 @@ def search(
     from kgrag.settings import load_settings
     from kgrag.indexes.text_index import TextIndex
 
-    from kgrag.indexes.passage_store import TextFilter
+    from kgrag.indexes.text_filter import TextFilter
 
     settings = load_settings()
     text_filter = TextFilter(year_min=year_min if year_min is not None else settings.text_year_min,

@@ -30,10 +30,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
 
 from kgrag.errors import ArtefactError
 from kgrag.indexes.corpus import Passage
+from kgrag.indexes.text_filter import TextFilter
 
 STORE_FILE = "passages.sqlite"
 SCHEMA = """
@@ -51,33 +51,6 @@ CREATE INDEX IF NOT EXISTS passages_year ON passages(year) WHERE year IS NOT NUL
 CREATE INDEX IF NOT EXISTS mesh_term ON mesh(term);
 CREATE INDEX IF NOT EXISTS passages_dead ON passages(row) WHERE live = 0;
 """
-
-
-class TextFilter(BaseModel):
-    """Which passages a search may return: a publication-year range and/or MeSH terms (any of them).
-
-    A passage without a year (or without MeSH terms) is excluded by a year (MeSH) filter. Terms match
-    MeSH descriptor names case-insensitively (``"Psoriasis"``, ``"Diabetes Mellitus, Type 2"``).
-    """
-
-    year_min: int | None = Field(default=None, ge=0, le=9999)
-    year_max: int | None = Field(default=None, ge=0, le=9999)
-    mesh: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "TextFilter":
-        if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
-            raise ValueError(f"year range {self.year_min}-{self.year_max} is empty (year_min > year_max)")
-        if any(not term.strip() for term in self.mesh):
-            raise ValueError("a MeSH term is blank")
-        return self
-
-    @property
-    def active(self) -> bool:
-        return self.year_min is not None or self.year_max is not None or bool(self.mesh)
-
-    def key(self) -> tuple[object, ...]:
-        return self.year_min, self.year_max, tuple(sorted(term.casefold() for term in self.mesh))
 
 
 def shard_checksum(passages: Iterable[Passage]) -> str:

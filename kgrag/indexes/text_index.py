@@ -54,7 +54,8 @@ from kgrag.indexes.bm25_index import Bm25Index
 from kgrag.indexes.corpus import Passage, corpus_checksum
 from kgrag.indexes.dense import COSINE_TOLERANCE, FLAT_MAX, choose_index_type, gpu_count, read_faiss, search_parameters
 from kgrag.indexes.dense import search as faiss_search
-from kgrag.indexes.passage_store import STORE_FILE, PassageStore, TextFilter
+from kgrag.indexes.passage_store import STORE_FILE, PassageStore
+from kgrag.indexes.text_filter import TextFilter, settings_filter
 from kgrag.indexes.text_index_files import (
     BM25_DIR,
     FAISS_FILE,
@@ -296,7 +297,7 @@ class TextIndex:
             mode = "dense"
         if not queries:
             return []
-        allowed = self._allowed(text_filter if text_filter is not None else self.settings.text_filter)
+        allowed = self._allowed(text_filter if text_filter is not None else settings_filter(self.settings))
         if allowed.count == 0:
             return [[] for _ in queries]  # nothing passes the filter
         if mode == "dense":

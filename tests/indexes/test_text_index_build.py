@@ -10,7 +10,7 @@ import pytest
 
 from kgrag.indexes.corpus import Passage
 from kgrag.indexes.corpus_stream import corpus_stream, passages_stream
-from kgrag.indexes.passage_store import TextFilter
+from kgrag.indexes.text_filter import TextFilter
 from kgrag.indexes.text_index import TextIndex, TextIndexError
 from kgrag.indexes.text_index_build import build_text_index
 from kgrag.settings import Settings, load_settings
