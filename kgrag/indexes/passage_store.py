@@ -49,6 +49,7 @@ CREATE INDEX IF NOT EXISTS passages_id ON passages(id);
 SEARCH_INDEXES = """
 CREATE INDEX IF NOT EXISTS passages_year ON passages(year) WHERE year IS NOT NULL;
 CREATE INDEX IF NOT EXISTS mesh_term ON mesh(term);
+CREATE INDEX IF NOT EXISTS mesh_row ON mesh(row);
 CREATE INDEX IF NOT EXISTS passages_dead ON passages(row) WHERE live = 0;
 """
 

@@ -305,3 +305,17 @@ def test_reindex_rebuilds_the_dense_index_from_saved_vectors(settings: Settings)
     after = index.search(QUERIES, k=1, fusion="dense")
     same = sum(a[0].score == pytest.approx(b[0].score, abs=1e-6) for a, b in zip(after, before))
     assert same >= 0.8 * len(QUERIES)  # IVF-PQ (probing 23 of 23 lists, re-ranked) finds exact search's best
+
+
+def test_reading_a_hit_uses_indexes_not_scans(settings: Settings) -> None:
+    """A hit's passage and its MeSH terms are found by row through an index (a scan grows with the corpus)."""
+    import sqlite3
+
+    embedder = HashingEmbedder()
+    build_text_index(settings, passages_stream(corpus(30)), embedder=embedder, progress=False)
+    db = sqlite3.connect(settings.text_index_dir / "passages.sqlite")
+    for query in ("SELECT row, term FROM mesh WHERE row IN (?, ?)", "SELECT * FROM passages WHERE row IN (?, ?)",
+                  "SELECT row FROM mesh WHERE term IN (?)", "SELECT row FROM passages WHERE live = 0"):
+        plan = " ".join(str(step[-1]) for step in db.execute(f"EXPLAIN QUERY PLAN {query}", [1, 2][:query.count("?")]))
+        assert "USING" in plan and "INDEX" in plan or "PRIMARY KEY" in plan, (query, plan)  # not a bare "SCAN mesh"
+    db.close()
