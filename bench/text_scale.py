@@ -205,11 +205,10 @@ def synthetic_one(args: argparse.Namespace) -> None:
     paths = []
     for shard, start in enumerate(range(0, rows, args.shard)):
         n = min(args.shard, rows - start)
-        drawn = draw(anchors, chol, scale, n, rng)  # drawn even when kept from an earlier run: the same seed, the same rows
         paths.append(work / "vectors" / f"shard-{shard:05d}.npy")
-        done = paths[-1].exists() and np.load(paths[-1], mmap_mode="r").shape == drawn.shape
-        if not done:
-            np.save(paths[-1], drawn.astype(np.float32))
+        if paths[-1].exists() and np.load(paths[-1], mmap_mode="r").shape == (n, anchors.shape[1]):
+            continue  # kept from an earlier run of this size (the same seed drew it)
+        np.save(paths[-1], draw(anchors, chol, scale, n, rng))
     draw_s = time.perf_counter() - started
     (work / "faiss.index").unlink(missing_ok=True)
     shards = [np.load(p, mmap_mode="r") for p in paths]

@@ -278,7 +278,7 @@ def aside_name(target: Path) -> Path:
     return target.with_name(f".{target.name}{ASIDE_MARK}{time.time_ns()}")
 
 
-def _cannot_write(exc: OSError, target: Path, kind: str, rebuild: str, where: Path | None = None) -> CannotWriteError:
+def cannot_write(exc: OSError, target: Path, kind: str, rebuild: str, where: Path | None = None) -> CannotWriteError:
     reason = exc.strerror or str(exc)
     place = exc.filename or where or target.parent
     return CannotWriteError(f"cannot write the {kind} to {place}: {reason}; the previous {kind} at {target} is "
@@ -299,7 +299,7 @@ def build_lock(target: Path, *, kind: str, rebuild: str = "the build") -> Iterat
         handle = path.open("a")
     except OSError as exc:
         if exc.errno in CANNOT_WRITE_ERRNOS:
-            raise _cannot_write(exc, target, kind, rebuild, path) from None
+            raise cannot_write(exc, target, kind, rebuild, path) from None
         raise
     with handle:
         try:
@@ -457,7 +457,7 @@ def staged_artefact(target: Path, *, kind: str, rebuild: str) -> Iterator[Path]:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
             if exc.errno in CANNOT_WRITE_ERRNOS:
-                raise _cannot_write(exc, target, kind, rebuild, staging) from None
+                raise cannot_write(exc, target, kind, rebuild, staging) from None
             raise
         except BaseException:
             if staging is not None:

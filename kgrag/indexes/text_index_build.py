@@ -40,7 +40,17 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from kgrag.artefacts import TEXT_INDEX_KIND, TEXT_INDEX_REBUILD, build_lock, publish, recover, verify, write_manifest
+from kgrag.artefacts import (
+    CANNOT_WRITE_ERRNOS,
+    TEXT_INDEX_KIND,
+    TEXT_INDEX_REBUILD,
+    build_lock,
+    cannot_write,
+    publish,
+    recover,
+    verify,
+    write_manifest,
+)
 from kgrag.encoders.embeddings import Embedder, embedder_from_settings
 from kgrag.indexes import bm25_index
 from kgrag.indexes.corpus import Passage
@@ -179,8 +189,25 @@ def build_text_index(settings: Settings, stream: CorpusStream, *, embedder: Embe
     the trained one: ``kgrag build-text-index --reindex`` is an add of nothing with ``retrain``.
 
     ``stop_after_shards`` raises :class:`KeyboardInterrupt` after committing that many new shards
-    (tests use it to interrupt a build).
+    (tests use it to interrupt a build). A full disk or a read-only home is a
+    :class:`~kgrag.errors.CannotWriteError`: the live index is unchanged, the committed shards are kept
+    and the same command resumes once there is room.
     """
+    try:
+        return _build(settings, stream, embedder=embedder, index_type=index_type, bm25=bm25, shard_size=shard_size,
+                      add=add, retrain=retrain, progress=progress, stop_after_shards=stop_after_shards)
+    except OSError as exc:
+        if exc.errno not in CANNOT_WRITE_ERRNOS:
+            raise
+        error = cannot_write(exc, Path(settings.text_index_dir), TEXT_INDEX_KIND, TEXT_INDEX_REBUILD,
+                             build_folder(settings.text_index_dir))
+        raise type(error)(f"{error}; the shards committed so far in {build_folder(settings.text_index_dir)} are "
+                          "kept: the same command resumes from them") from None
+
+
+def _build(settings: Settings, stream: CorpusStream, *, embedder: Embedder | None, index_type: str | None, bm25: bool,
+           shard_size: int, add: bool, retrain: bool, progress: bool,
+           stop_after_shards: int | None) -> TextIndexBuildReport:
     from tqdm import tqdm
 
     if shard_size <= 0:

@@ -343,7 +343,7 @@ def test_a_full_disk_during_build_text_index_is_a_cannot_write_error(env: Path, 
     and the previous index still serves."""
     import errno
 
-    from kgrag.indexes import text_index
+    from kgrag.indexes import text_index_build
 
     corpus = env / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"id": str(i), "text": f"Passage {i} on psoriasis and HLA-B."}) + "\n"
@@ -357,11 +357,17 @@ def test_a_full_disk_during_build_text_index_is_a_cannot_write_error(env: Path, 
     def full_disk(index, path):  # what writing the FAISS file through a Python file raises on a full disk
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(text_index, "_write_faiss", full_disk)
+    writes = text_index_build.write_faiss
+    monkeypatch.setattr(text_index_build, "write_faiss", full_disk)
     line = assert_one_error(runner.invoke(app, ["build-text-index", "--no-bm25", "--corpus", str(corpus)]), EXIT_FAILED,
                             "cannot write the text index", "No space left on device", "unchanged")
     assert "a bug?" not in line
     assert sorted((p.name, p.stat().st_size) for p in live.iterdir()) == before
+    assert "the same command resumes" in line
+    # only the build's committed shards are left, for the resume; the next build finishes and clears them
+    assert [p.name for p in live.parent.iterdir() if p.name.startswith(".text_index")] == [".text_index.building"]
+    monkeypatch.setattr(text_index_build, "write_faiss", writes)  # room again
+    assert runner.invoke(app, ["build-text-index", "--no-bm25", "--corpus", str(corpus)]).exit_code == 0
     assert [p.name for p in live.parent.iterdir() if p.name.startswith(".text_index")] == []
 
 
