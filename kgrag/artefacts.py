@@ -41,11 +41,11 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -131,6 +131,17 @@ def artefact_files(directory: Path) -> list[str]:
     """Every regular file under ``directory`` (relative POSIX paths, sorted), the manifest itself excepted."""
     return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*")
                   if p.is_file() and p.name != ARTEFACTS_FILE)
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into ``.<name>.tmp`` beside ``path``, flushed to disk, then renamed to ``path``: a reader or a resumed
+    build sees the whole file or none (``np.save``, ``scipy.sparse.save_npz``, ... take the handle)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def write_manifest(directory: Path, files: Sequence[str] | None = None, *, kind: str, rebuild: str,

@@ -76,12 +76,11 @@ def search(
     from kgrag.settings import load_settings
     from kgrag.indexes.text_index import TextIndex
 
-    from kgrag.indexes.text_filter import TextFilter
+    from kgrag.indexes.text_filter import settings_filter
 
     settings = load_settings()
-    text_filter = TextFilter(year_min=year_min if year_min is not None else settings.text_year_min,
-                             year_max=year_max if year_max is not None else settings.text_year_max,
-                             mesh=mesh or settings.text_mesh)
+    flags = {"text_year_min": year_min, "text_year_max": year_max, "text_mesh": mesh or None}
+    text_filter = settings_filter(settings.model_copy(update={k: v for k, v in flags.items() if v is not None}))
     index = TextIndex.load(settings)
     hits = index.search([query], k=k, fusion=fusion, text_filter=text_filter)[0]  # type: ignore[arg-type]
     if as_json:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from kgrag.artefacts import write_atomically
 from kgrag.errors import BackendUnavailableError
 
 K1 = 1.5
@@ -72,9 +73,10 @@ def count_terms(texts: Sequence[str], stem: Any) -> TermCounts:
 
 
 def save_counts(counts: TermCounts, stem_path: Path) -> None:
-    """``<stem_path>.terms.npz`` and ``<stem_path>.vocab.json`` (written before the shard's commit)."""
-    sp.save_npz(f"{stem_path}{COUNTS_SUFFIX}", counts.matrix, compressed=False)
-    Path(f"{stem_path}{VOCAB_SUFFIX}").write_text(json.dumps(counts.vocab))
+    """``<stem_path>.terms.npz`` and ``<stem_path>.vocab.json``, each whole on disk before the shard's commit."""
+    write_atomically(Path(f"{stem_path}{COUNTS_SUFFIX}"),
+                     lambda handle: sp.save_npz(handle, counts.matrix, compressed=False))
+    write_atomically(Path(f"{stem_path}{VOCAB_SUFFIX}"), lambda handle: handle.write(json.dumps(counts.vocab).encode()))
 
 
 def load_counts(stem_path: Path) -> TermCounts:

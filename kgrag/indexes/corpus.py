@@ -318,7 +318,12 @@ def write_jsonl(passages: Iterable[Passage], path: Path | str) -> int:
 
 def corpus_checksum(passages: Iterable[Passage]) -> str:
     """SHA-256 over ids, PMIDs and texts in order: names the exact corpus an index was built from."""
+    return rows_checksum((passage.id, passage.pmid, passage.text) for passage in passages)
+
+
+def rows_checksum(rows: Iterable[tuple[str, str | None, str]]) -> str:
+    """:func:`corpus_checksum` over (id, PMID, text) rows, for passages read back from a store."""
     digest = hashlib.sha256()
-    for passage in passages:
-        digest.update(f"{passage.id}\t{passage.pmid or ''}\t{passage.text}\n".encode())
+    for passage_id, pmid, text in rows:
+        digest.update(f"{passage_id}\t{pmid or ''}\t{text}\n".encode())
     return digest.hexdigest()

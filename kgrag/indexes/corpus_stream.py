@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from kgrag.indexes.corpus import CorpusError, Passage, corpus_checksum, iter_jsonl, load_corpus
+from kgrag.indexes.corpus import CorpusError, LoadResult, Passage, corpus_checksum, iter_jsonl, load_corpus
 from kgrag.settings import Settings
 
 
@@ -66,40 +66,43 @@ def passages_stream(passages: Sequence[Passage], description: str = "passages in
     return CorpusStream(description, corpus_checksum(passages), lambda: iter(passages))
 
 
+def _loaded_stream(loaded: LoadResult, description: str) -> CorpusStream:
+    """A stream over a corpus read into memory, with what its loader skipped."""
+    stream = passages_stream(loaded.passages, description)
+    stream.problems, stream.duplicates = list(loaded.malformed), loaded.duplicates
+    return stream
+
+
+def _files_stream(description: str, files: Sequence[Path],
+                  read: Callable[[list[str]], Iterator[Passage | Removal]]) -> CorpusStream:
+    """A stream that reads ``files`` anew on each ``items()`` call, its problems those of the latest reading."""
+    stream = CorpusStream(description, _files_fingerprint(files), lambda: iter(()))
+
+    def items() -> Iterator[Passage | Removal]:
+        stream.problems.clear()  # a resumed build reads the files again: their problems once
+        yield from read(stream.problems)
+
+    stream.items = items
+    return stream
+
+
 def _pubmed_stream(path: Path) -> CorpusStream:
     from kgrag.indexes.pubmed_xml import PubmedDeletion, pubmed_files, read_pubmed
 
     files = pubmed_files(path)
-    stream = CorpusStream(f"{len(files)} PubMed XML file(s) at {path}", _files_fingerprint(files), lambda: iter(()))
 
-    def items() -> Iterator[Passage | Removal]:
-        stream.problems.clear()
+    def read(problems: list[str]) -> Iterator[Passage | Removal]:
         for file in files:
-            for item in read_pubmed(file, stream.problems):
+            for item in read_pubmed(file, problems):
                 yield Removal(id=f"pubmed:{item.pmid}") if isinstance(item, PubmedDeletion) else item
 
-    stream.items = items
-    return stream
-
-
-def _jsonl_stream(path: Path) -> CorpusStream:
-    stream = CorpusStream(f"JSONL corpus {path}", _files_fingerprint([path]), lambda: iter(()))
-
-    def items() -> Iterator[Passage | Removal]:
-        stream.problems.clear()
-        yield from iter_jsonl(path, stream.problems)
-
-    stream.items = items
-    return stream
+    return _files_stream(f"{len(files)} PubMed XML file(s) at {path}", files, read)
 
 
 def corpus_stream(settings: Settings, path: Path | str | None = None) -> CorpusStream:
     """The corpus at ``path`` (PubMed XML, JSONL, or a folder of .txt), or the public corpus, as a stream."""
     if path is None:
-        loaded = load_corpus(settings)
-        stream = passages_stream(loaded.passages, f"public corpus under {settings.sources_dir}")
-        stream.problems, stream.duplicates = list(loaded.malformed), loaded.duplicates
-        return stream
+        return _loaded_stream(load_corpus(settings), f"public corpus under {settings.sources_dir}")
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"corpus {path}: no such file or folder")
@@ -108,8 +111,5 @@ def corpus_stream(settings: Settings, path: Path | str | None = None) -> CorpusS
     if is_pubmed_corpus(path):
         return _pubmed_stream(path)
     if path.is_file() and path.suffix in {".jsonl", ".json"}:
-        return _jsonl_stream(path)
-    loaded = load_corpus(settings, path)
-    stream = passages_stream(loaded.passages, f"text folder {path}")
-    stream.problems, stream.duplicates = list(loaded.malformed), loaded.duplicates
-    return stream
+        return _files_stream(f"JSONL corpus {path}", [path], lambda problems: iter_jsonl(path, problems))
+    return _loaded_stream(load_corpus(settings, path), f"text folder {path}")

@@ -152,13 +152,16 @@ def search_parameters(kind: IndexType, params: dict[str, int], selector: faiss.I
                       nprobe: int = 64) -> faiss.SearchParameters | None:
     """FAISS search parameters: lists probed (IVF) or efSearch (HNSW), and the selector of allowed rows."""
     if kind == "ivfpq":
-        return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe) if selector is not None \
-            else faiss.SearchParametersIVF(nprobe=nprobe)
-    if kind == "hnsw":
-        ef = max(params.get("efSearch", 128), depth)
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=ef) if selector is not None \
-            else faiss.SearchParametersHNSW(efSearch=ef)
-    return faiss.SearchParameters(sel=selector) if selector is not None else None
+        found: faiss.SearchParameters = faiss.SearchParametersIVF(nprobe=nprobe)
+    elif kind == "hnsw":
+        found = faiss.SearchParametersHNSW(efSearch=max(params.get("efSearch", 128), depth))
+    elif selector is None:
+        return None
+    else:
+        found = faiss.SearchParameters()
+    if selector is not None:
+        found.sel = selector  # the caller keeps the selector (and its bitmap) alive for the search
+    return found
 
 
 def write_faiss(index: faiss.Index, path: Path) -> None:

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
@@ -32,7 +31,7 @@ from kgrag.encoders.embeddings import Embedder
 from kgrag.errors import KgragError
 from kgrag.graph.base import GraphStore
 from kgrag.graph.schema import edge_sentence
-from kgrag.artefacts import build_lock, publish, recover, verify, write_manifest
+from kgrag.artefacts import build_lock, publish, recover, verify, write_atomically, write_manifest
 from kgrag.indexes.edge_vectors import (
     BUILD_FILE,
     KEYS_FILE,
@@ -71,12 +70,7 @@ def _save_chunk(staging: Path, index: int, keys: np.ndarray, vectors: np.ndarray
     """Vectors first, then keys (the commit), each by atomic rename."""
     name = f"chunk-{index:06d}"
     for suffix, array in ((".vectors.npy", vectors), (".keys.npy", keys)):
-        tmp = staging / f".{name}{suffix}.tmp"
-        with tmp.open("wb") as handle:
-            np.save(handle, array)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, staging / f"{name}{suffix}")
+        write_atomically(staging / f"{name}{suffix}", lambda handle, array=array: np.save(handle, array))
 
 
 def _resume(staging: Path, meta: EdgeVectorsMeta) -> tuple[set[int], int]:

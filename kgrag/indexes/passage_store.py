@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from kgrag.errors import ArtefactError
-from kgrag.indexes.corpus import Passage
+from kgrag.indexes.corpus import Passage, corpus_checksum, rows_checksum
 from kgrag.indexes.text_filter import TextFilter
 
 STORE_FILE = "passages.sqlite"
@@ -52,14 +51,6 @@ CREATE INDEX IF NOT EXISTS mesh_term ON mesh(term);
 CREATE INDEX IF NOT EXISTS mesh_row ON mesh(row);
 CREATE INDEX IF NOT EXISTS passages_dead ON passages(row) WHERE live = 0;
 """
-
-
-def shard_checksum(passages: Iterable[Passage]) -> str:
-    """SHA-256 of a shard's ids, PMIDs and texts in order (a resumed shard is checked against it)."""
-    digest = hashlib.sha256()
-    for passage in passages:
-        digest.update(f"{passage.id}\t{passage.pmid or ''}\t{passage.text}\n".encode())
-    return digest.hexdigest()
 
 
 class PassageStore:
@@ -87,7 +78,7 @@ class PassageStore:
     def add_shard(self, shard: int, *, first_row: int, passages: Sequence[Passage], removals: Sequence[tuple[str, int]],
                   items_end: int) -> str:
         """Insert one shard's passages, MeSH terms and removals, and its commit line, in one transaction."""
-        checksum = shard_checksum(passages)
+        checksum = corpus_checksum(passages)
         rows = range(first_row, first_row + len(passages))
         with self._db:
             self._db.executemany(
@@ -196,8 +187,5 @@ class PassageStore:
         return np.fromiter((r for (r,) in self._db.execute(query, params)), dtype=np.int64)
 
     def corpus_checksum(self) -> str:
-        """SHA-256 over the live rows' ids, PMIDs and texts in row order (``corpus.corpus_checksum``'s)."""
-        digest = hashlib.sha256()
-        for _, pid, pmid, text in self.live_rows_in_order():
-            digest.update(f"{pid}\t{pmid or ''}\t{text}\n".encode())
-        return digest.hexdigest()
+        """:func:`kgrag.indexes.corpus.corpus_checksum` of the live rows, in row order."""
+        return rows_checksum((pid, pmid, text) for _, pid, pmid, text in self.live_rows_in_order())

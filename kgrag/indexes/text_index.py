@@ -44,6 +44,7 @@ from kgrag.artefacts import (
     TEXT_INDEX_REBUILD,
     ArtefactCheck,
     leftovers,
+    path_bytes,
     verify_on_load,
     wait_for_swap,
 )
@@ -254,7 +255,7 @@ class TextIndex:
         return index
 
     def _to_device(self, index: faiss.Index) -> faiss.Index:
-        if self.manifest.index_type == "hnsw" or not _gpu_available():
+        if self.manifest.index_type == "hnsw" or gpu_count() == 0:
             return index
         self._gpu_resources = faiss.StandardGpuResources()
         self.device = "gpu"
@@ -421,7 +422,7 @@ class TextIndex:
         data["directory"] = str(self.directory)
         data["device"] = self.device
         if self.directory.exists():
-            data["size_bytes"] = _dir_size(self.directory)
+            data["size_bytes"] = path_bytes(self.directory)
             data["faiss_bytes"] = (self.directory / FAISS_FILE).stat().st_size
         return data
 
@@ -434,14 +435,6 @@ def _fuse(dense: Ranked, lexical: Ranked, k: int) -> Ranked:
             scores[row] = scores.get(row, 0.0) + 1.0 / (RRF_K + rank)
     ranked = sorted(scores.items(), key=lambda item: -item[1])[:k]
     return (np.array([r for r, _ in ranked], dtype=np.int64), np.array([s for _, s in ranked], dtype=np.float64))
-
-
-def _gpu_available() -> bool:
-    return gpu_count() > 0
-
-
-def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def _read_bm25(directory: Path, stemmer_name: str | None) -> Bm25Index:

@@ -46,9 +46,11 @@ from kgrag.artefacts import (
     TEXT_INDEX_REBUILD,
     build_lock,
     cannot_write,
+    path_bytes,
     publish,
     recover,
     verify,
+    write_atomically,
     write_manifest,
 )
 from kgrag.encoders.embeddings import Embedder, embedder_from_settings
@@ -124,15 +126,6 @@ def build_folder(target: Path) -> Path:
     """Where a build of the index at ``target`` works (and an interrupted one left what it committed)."""
     target = Path(target)
     return target.parent / f".{target.name}.building"
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _link_tree(source: Path, destination: Path) -> None:
@@ -247,8 +240,8 @@ def _build(settings: Settings, stream: CorpusStream, *, embedder: Embedder | Non
                 vectors = embedder.encode(texts)  # small corpora: kept in the embedder's cache for the answer path
             else:
                 vectors = embedder.encode_once(texts)
-            _save_npy(work / VECTORS_DIR / f"{name}.npy", np.ascontiguousarray(vectors, dtype=np.float32)
-                      .reshape(len(passages), embedder.dimension))
+            shard_vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), embedder.dimension)
+            write_atomically(work / VECTORS_DIR / f"{name}.npy", lambda handle: np.save(handle, shard_vectors))
             if bm25:
                 bm25_index.save_counts(bm25_index.count_terms(texts, stem) if texts else _empty_counts(),
                                        work / TERMS_DIR / name)
@@ -299,7 +292,8 @@ def _build(settings: Settings, stream: CorpusStream, *, embedder: Embedder | Non
             shutil.rmtree(out)
         out.mkdir()
         kind = choose_index_type(live, index_type or settings.text_index_type)
-        params = _dense(work, out, shards, kind, None if retrain else base_manifest, target, progress=progress)
+        params = _dense(work, out, shards, kind, embedder.dimension, None if retrain else base_manifest, target,
+                        progress=progress)
         bm25_sizes = bm25_index.assemble([work / TERMS_DIR / s.name for s in shards], live_mask, out / BM25_DIR) \
             if bm25 else {}
         os.replace(work / STORE_FILE, out / STORE_FILE)
@@ -319,13 +313,12 @@ def _build(settings: Settings, stream: CorpusStream, *, embedder: Embedder | Non
         read_text_index_manifest(out)
         publish(out, target)
     shutil.rmtree(work, ignore_errors=True)
-    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     return TextIndexBuildReport(
         directory=str(target), index_type=kind, rows=rows, live=live, added=counts["added"],
         removals=counts["removals"], replaced=replaced, shards=len(shards) - base_shards,
         resumed_shards=len(mine), embedded=counts["embedded"], problems=list(stream.problems),
         encoded_by_model=None if encoded_before is None else getattr(embedder, "encoded_count") - encoded_before,
-        duplicates=stream.duplicates, bm25=bm25_sizes, size_bytes=size, seconds=round(time.perf_counter() - started, 3))
+        duplicates=stream.duplicates, bm25=bm25_sizes, size_bytes=path_bytes(target), seconds=round(time.perf_counter() - started, 3))
 
 
 def _empty_counts() -> bm25_index.TermCounts:
@@ -351,11 +344,10 @@ def _shard_vectors(work: Path, shards: list[ShardInfo]) -> Iterator[np.ndarray]:
         yield np.load(work / VECTORS_DIR / f"{shard.name}.npy", mmap_mode="r")
 
 
-def _dense(work: Path, out: Path, shards: list[ShardInfo], kind: str, base: TextIndexManifest | None, target: Path,
-           *, progress: bool) -> dict[str, int]:
+def _dense(work: Path, out: Path, shards: list[ShardInfo], kind: str, dimension: int, base: TextIndexManifest | None,
+           target: Path, *, progress: bool) -> dict[str, int]:
     """Write ``out/faiss.index`` from the saved shard vectors; an add reuses a trained IVF-PQ or HNSW index."""
     rows = sum(s.rows for s in shards)
-    dimension = int(np.load(work / VECTORS_DIR / f"{shards[0].name}.npy", mmap_mode="r").shape[1])
     if base is not None and base.index_type == kind and kind in ("ivfpq", "hnsw"):
         index = read_faiss(target / FAISS_FILE)
         new_shards = [s for s in shards if s.first_row >= base.rows]

@@ -13,6 +13,7 @@ An index lives in ``settings.text_index_dir``::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -78,8 +79,6 @@ def read_text_index_manifest(directory: Path) -> TextIndexManifest:
     except OSError as exc:
         raise TextIndexError(f"{path}: unreadable manifest ({exc}); rebuild it with `{TEXT_INDEX_REBUILD}`") from None
     try:
-        import json
-
         version = json.loads(raw).get("format_version", 1)
     except (ValueError, AttributeError):
         version = None
